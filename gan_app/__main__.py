@@ -1,0 +1,5 @@
+import sys
+
+from gan_app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""`python -m gan_app {presets,train,bench}`: every failure is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
+from gan_app.data import DATASETS, DEFAULT_DATASET
+from gan_app.errors import GanAppError
+from gan_app.tfquiet import import_tensorflow_quietly
+
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {value}")
+    return value
+
+
+def _preset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
+    p.add_argument("--batch-size", type=_positive, default=None, help="overrides the preset's batch size")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m gan_app", description="Train and benchmark the dashboard's DCGANs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    pr = sub.add_parser("presets", help="list presets with generator/discriminator parameter counts")
+    pr.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+
+    tr = sub.add_parser("train", help="train headless and write a run directory")
+    _preset_args(tr)
+    tr.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)}, or a path to an .npz")
+    tr.add_argument("--steps", type=_positive, required=True, help="training iterations (the tutorial's epoch)")
+    tr.add_argument("--saving-interval", type=_positive, default=200, help="save a sample grid every K steps")
+    tr.add_argument("--out", type=Path, required=True, help="run directory to write")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--mode", choices=MODES, default="fused")
+    tr.add_argument("--loss", choices=LOSSES, default=None)
+    tr.add_argument("--k", type=_positive, default=None, help="D steps per G step")
+    tr.add_argument("--d-lr", type=float, default=None)
+    tr.add_argument("--g-lr", type=float, default=None)
+
+    be = sub.add_parser("bench", help="time fused against classic training and print one JSON line")
+    _preset_args(be)
+    be.add_argument("--steps", type=_positive, default=30, help="timed steps per mode")
+    be.add_argument("--warmup", type=_positive, default=3)
+    return parser
+
+
+def cmd_presets(args: argparse.Namespace) -> None:
+    from gan_app.models import param_counts
+
+    rows = []
+    for preset in PRESETS.values():
+        g, d = param_counts(preset)
+        rows.append({"name": preset.name, "g_params": g, "d_params": d, "batch_size": preset.batch_size,
+                     "optimizer": preset.optimizer, "noise": preset.noise, "description": preset.description})
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"{'preset':<10} {'G params':>10} {'D params':>10}  description")
+    for r in rows:
+        print(f"{r['name']:<10} {r['g_params']:>10,} {r['d_params']:>10,}  {r['description']}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from gan_app.data import load_dataset
+    from gan_app.train import ProgressBar, RunSpec, gan_train
+
+    preset = get_preset(args.preset).replace(
+        batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr
+    )
+    spec = RunSpec(
+        preset=preset,
+        dataset=load_dataset(args.dataset),
+        steps=args.steps,
+        saving_interval=args.saving_interval,
+        out=args.out,
+        seed=args.seed,
+        mode=args.mode,
+        command=shlex.join(["python", "-m", "gan_app", *sys.argv[1:]]),
+    )
+    out = gan_train(spec, progress=ProgressBar())
+    print(f"wrote {out}/ (metrics.csv, samples/, generator.keras, meta.json)")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from gan_app.bench import bench_modes
+
+    print(json.dumps(bench_modes(get_preset(args.preset).replace(batch_size=args.batch_size), args.steps, args.warmup)))
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        import_tensorflow_quietly()
+        COMMANDS[args.command](args)
+    except GanAppError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

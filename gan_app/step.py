@@ -1,0 +1,230 @@
+"""The training step: one iteration of Algorithm 1 (k D steps, then one G step), two ways.
+
+`FusedStep` is how the app trains: a compiled tf.function with GradientTape and explicit
+variable lists, real batches and noise drawn on the device from a seeded tf.random.Generator,
+and the generated batch reused for the G update (one generator forward pass fewer).
+
+`ClassicStep` is the tutorials' recipe (compile D; `trainable = False`; compile the combined
+`gan`; `train_on_batch` with `generator.predict`), made correct for Keras 3: Keras captures a
+model's trainable weights when its train function is first traced, so D.trainable must be True
+at D's first train_on_batch and False at gan's first (REFERENCE.md). It is the baseline the
+benchmark compares against.
+
+Both return per-iteration metrics as rows of METRICS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from gan_app.config import Preset
+from gan_app.models import build_discriminator, build_generator
+
+METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
+_EPS = 1e-7  # the clipping Keras' binary cross-entropy applies to probabilities
+
+
+def make_optimizer(preset: Preset, learning_rate: float) -> keras.optimizers.Optimizer:
+    if preset.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.Adam(learning_rate, beta_1=preset.beta_1)
+
+
+def sample_noise(rng: np.random.Generator, n: int, preset: Preset) -> np.ndarray:
+    """n latent vectors from the preset's prior, as float32 (n, latent_dim)."""
+    if preset.noise == "uniform":
+        return rng.uniform(-1.0, 1.0, (n, preset.latent_dim)).astype(np.float32)
+    return rng.standard_normal((n, preset.latent_dim)).astype(np.float32)
+
+
+def _log(p: tf.Tensor) -> tf.Tensor:
+    return tf.math.log(tf.clip_by_value(p, _EPS, 1.0 - _EPS))
+
+
+class FusedStep:
+    """A DCGAN and its optimizers, trained by a compiled step. Learning rates, loss and k
+    are variables, so they change between calls without retracing."""
+
+    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0) -> None:
+        keras.utils.set_random_seed(seed)  # weight initialisation and dropout masks
+        self.preset = preset
+        self.generator = build_generator(preset)
+        self.discriminator = build_discriminator(preset)
+        self.g_optimizer = make_optimizer(preset, preset.g_lr)
+        self.d_optimizer = make_optimizer(preset, preset.d_lr)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(seed)
+        self.real_images = tf.constant(images, tf.float32)  # the whole dataset lives on the device
+        self.batch_size = preset.batch_size
+        self.minimax = tf.Variable(preset.loss == "minimax", trainable=False, name="minimax")
+        self.k = tf.Variable(preset.k, trainable=False, name="k", dtype=tf.int32)
+
+    # Settings that apply live -------------------------------------------------------------
+    def set_live(
+        self, d_lr: float | None = None, g_lr: float | None = None, loss: str | None = None, k: int | None = None
+    ) -> None:
+        if d_lr is not None:
+            self.d_optimizer.learning_rate = d_lr
+        if g_lr is not None:
+            self.g_optimizer.learning_rate = g_lr
+        if loss is not None:
+            self.minimax.assign(loss == "minimax")
+        if k is not None:
+            self.k.assign(k)
+
+    # Building blocks ----------------------------------------------------------------------
+    def _noise(self, n: int) -> tf.Tensor:
+        shape = (n, self.preset.latent_dim)
+        if self.preset.noise == "uniform":
+            return self.rng.uniform(shape, -1.0, 1.0)
+        return self.rng.normal(shape)
+
+    def _real_batch(self) -> tf.Tensor:
+        n = tf.shape(self.real_images, out_type=tf.int64)[0]
+        idx = self.rng.uniform((self.batch_size,), 0, n, dtype=tf.int64)
+        return tf.gather(self.real_images, idx)
+
+    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor, training: bool = True) -> tuple[tf.Tensor, ...]:
+        p_real = self.discriminator(real, training=training)
+        p_fake = self.discriminator(fake, training=training)
+        d_loss_real = -tf.reduce_mean(_log(p_real))
+        d_loss_fake = -tf.reduce_mean(_log(1.0 - p_fake))
+        d_loss = 0.5 * (d_loss_real + d_loss_fake)  # the tutorial's d_loss
+        return d_loss, d_loss_real, d_loss_fake, tf.reduce_mean(p_real), tf.reduce_mean(p_fake)
+
+    def _g_loss(self, fake: tf.Tensor) -> tf.Tensor:
+        # D is a fixed function here (training=False): no D weight, trainable or BatchNorm
+        # statistic, changes during the G update.
+        p = self.discriminator(fake, training=False)
+        nonsaturating = -tf.reduce_mean(_log(p))  # maximise log D(G(z))
+        minimax = tf.reduce_mean(_log(1.0 - p))  # minimise log(1 - D(G(z))), eq. 1
+        return tf.where(self.minimax, minimax, nonsaturating)
+
+    def _d_update(self, real: tf.Tensor, fake: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            results = self._d_losses(real, tf.stop_gradient(fake))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(results[0], d_vars), d_vars))
+        return results
+
+    def _watch_g(self, tape: tf.GradientTape) -> None:
+        # Only G's variables: the D update recorded under this tape costs no extra memory.
+        tape.watch([v.value for v in self.generator.trainable_variables])
+
+    def _g_update(self, tape: tf.GradientTape, g_loss: tf.Tensor) -> None:
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+
+    def _iteration(self) -> tf.Tensor:
+        for _ in tf.range(self.k - 1):
+            # Train the discriminator (extra steps of Algorithm 1's inner loop)
+            self._d_update(self._real_batch(), self.generator(self._noise(self.batch_size), training=True))
+        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
+            self._watch_g(g_tape)
+            fake = self.generator(self._noise(self.batch_size), training=True)
+            # Train the discriminator on a real batch and on this fake batch
+            d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_update(self._real_batch(), fake)
+            # Train the generator through the updated D, reusing the same generated batch
+            g_loss = self._g_loss(fake)
+        self._g_update(g_tape, g_loss)
+        return tf.stack([d_loss, d_loss_real, d_loss_fake, g_loss, d_real, d_fake])
+
+    @tf.function
+    def _train(self, n: tf.Tensor) -> tf.Tensor:
+        rows = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            rows = rows.write(i, self._iteration())
+        return rows.stack()
+
+    @tf.function
+    def _step_d(self) -> tf.Tensor:
+        fake = self.generator(self._noise(self.batch_size), training=True)
+        d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_update(self._real_batch(), fake)
+        return tf.stack([d_loss, d_loss_real, d_loss_fake, self._g_loss(fake), d_real, d_fake])
+
+    @tf.function
+    def _step_g(self) -> tf.Tensor:
+        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
+            self._watch_g(g_tape)
+            fake = self.generator(self._noise(self.batch_size), training=True)
+            g_loss = self._g_loss(fake)
+        # Evaluated for the chart only: training=False leaves D's BatchNorm statistics alone.
+        d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_losses(self._real_batch(), fake, training=False)
+        self._g_update(g_tape, g_loss)
+        return tf.stack([d_loss, d_loss_real, d_loss_fake, g_loss, d_real, d_fake])
+
+    # Public API ---------------------------------------------------------------------------
+    def train(self, n: int = 1) -> np.ndarray:
+        """Run n full iterations in one call; returns float32 (n, len(METRICS))."""
+        return self._train(tf.constant(n, tf.int32)).numpy()
+
+    def step_d(self) -> np.ndarray:
+        """One D update only (GAN Lab's step mode); G's loss is evaluated, not applied."""
+        return self._step_d().numpy()[None]
+
+    def step_g(self) -> np.ndarray:
+        """One G update only; D's losses are evaluated on a real batch, not applied."""
+        return self._step_g().numpy()[None]
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        return generate(self.generator, z)
+
+
+def generate(generator: keras.Model, z: np.ndarray) -> np.ndarray:
+    """Images for latent vectors z, in inference mode (never `predict` in a loop)."""
+    return np.asarray(generator(tf.constant(z, tf.float32), training=False))
+
+
+class ClassicStep:
+    """The tutorials' Keras recipe, with the Keras 3 freeze fixed. Same `train` as FusedStep."""
+
+    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0) -> None:
+        keras.utils.set_random_seed(seed)
+        self.preset = preset
+        self.images = np.asarray(images, np.float32)
+        self.np_rng = np.random.default_rng(seed)
+        self.generator = build_generator(preset)
+        self.discriminator = build_discriminator(preset)
+        mean_output = keras.metrics.MeanMetricWrapper(lambda _, p: keras.ops.mean(p), name="mean_output")
+        self.discriminator.compile(
+            loss="binary_crossentropy", optimizer=make_optimizer(preset, preset.d_lr), metrics=[mean_output]
+        )
+        self.discriminator.trainable = False
+        g_input = keras.Input((preset.latent_dim,))
+        self.gan = keras.Model(g_input, self.discriminator(self.generator(g_input)), name="gan")
+        g_loss = "binary_crossentropy" if preset.loss == "nonsaturating" else _minimax_loss
+        self.gan.compile(loss=g_loss, optimizer=make_optimizer(preset, preset.g_lr))
+        self.true = np.ones((preset.batch_size, 1), np.float32)
+        self.fake = np.zeros((preset.batch_size, 1), np.float32)
+
+    def _iteration(self) -> list[float]:
+        b = self.preset.batch_size
+        for _ in range(self.preset.k):
+            # The fix: D must be trainable when its train function is first traced.
+            self.discriminator.trainable = True
+            imgs = self.images[self.np_rng.integers(0, len(self.images), b)]
+            real = self.discriminator.train_on_batch(imgs, self.true, return_dict=True)
+            noise = sample_noise(self.np_rng, b, self.preset)
+            gen_imgs = self.generator.predict(noise, verbose=0)
+            fake = self.discriminator.train_on_batch(gen_imgs, self.fake, return_dict=True)
+        self.discriminator.trainable = False
+        g_loss = float(self.gan.train_on_batch(noise, self.true))
+        d_loss = 0.5 * (real["loss"] + fake["loss"])
+        return [d_loss, real["loss"], fake["loss"], g_loss, real["mean_output"], fake["mean_output"]]
+
+    def train(self, n: int = 1) -> np.ndarray:
+        return np.array([self._iteration() for _ in range(n)], np.float32)
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        return generate(self.generator, z)
+
+
+def _minimax_loss(_: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
+    return keras.ops.mean(keras.ops.log(keras.ops.clip(1.0 - p, _EPS, 1.0)))
+
+
+def make_step(mode: str, preset: Preset, images: np.ndarray, seed: int = 0) -> FusedStep | ClassicStep:
+    return ClassicStep(preset, images, seed) if mode == "classic" else FusedStep(preset, images, seed)

@@ -1,0 +1,27 @@
+import os
+
+# Tests never touch the network: downloads are refused, TensorFlow stays quiet.
+os.environ["GAN_APP_OFFLINE"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from gan_app.config import get_preset
+from gan_app.data import load_dataset, scale_to_range
+
+
+@pytest.fixture(scope="session")
+def mnist5k():
+    return load_dataset("mnist5k")
+
+
+@pytest.fixture(scope="session")
+def fast_images(mnist5k):
+    p = get_preset("fast")
+    return scale_to_range(mnist5k.x, p.output_min, p.output_max)
+
+
+def weights_of(model):
+    """Copies of every weight, trainable or not, keyed by path."""
+    return {v.path: np.array(v.numpy()) for v in model.weights}

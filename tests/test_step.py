@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from conftest import weights_of
+from gan_app.config import get_preset
+from gan_app.data import scale_to_range
+from gan_app.step import METRICS, ClassicStep, FusedStep
+
+
+@pytest.fixture(scope="module")
+def taehojo_images(mnist5k):
+    p = get_preset("taehojo")
+    return scale_to_range(mnist5k.x[:512], p.output_min, p.output_max)
+
+
+def _changed(before, after):
+    return {k for k in before if not np.array_equal(before[k], after[k])}
+
+
+def test_one_fused_step_moves_every_trainable_weight_of_both_networks(taehojo_images):
+    step = FusedStep(get_preset("taehojo"), taehojo_images, seed=1)
+    d0, g0 = weights_of(step.discriminator), weights_of(step.generator)
+    rows = step.train(1)
+    assert rows.shape == (1, len(METRICS)) and np.isfinite(rows).all()
+    d_trainable = {v.path for v in step.discriminator.trainable_variables}
+    g_trainable = {v.path for v in step.generator.trainable_variables}
+    assert d_trainable <= _changed(d0, weights_of(step.discriminator))
+    assert g_trainable <= _changed(g0, weights_of(step.generator))
+
+
+def test_generator_update_leaves_every_discriminator_weight_unchanged(taehojo_images):
+    step = FusedStep(get_preset("taehojo"), taehojo_images, seed=2)
+    d0, g0 = weights_of(step.discriminator), weights_of(step.generator)
+    step.step_g()
+    assert _changed(d0, weights_of(step.discriminator)) == set()  # kernels and BatchNorm statistics
+    assert {v.path for v in step.generator.trainable_variables} <= _changed(g0, weights_of(step.generator))
+
+
+def test_discriminator_step_leaves_generator_kernels_unchanged(taehojo_images):
+    step = FusedStep(get_preset("taehojo"), taehojo_images, seed=3)
+    g0 = {v.path: v.numpy().copy() for v in step.generator.trainable_variables}
+    step.step_d()
+    assert all(np.array_equal(g0[v.path], v.numpy()) for v in step.generator.trainable_variables)
+
+
+def test_classic_recipe_trains_the_discriminator_on_keras_3(taehojo_images):
+    # Regression test: the tutorials' order (trainable = False before D's first train_on_batch)
+    # silently freezes D for good on Keras 3.
+    step = ClassicStep(get_preset("taehojo"), taehojo_images, seed=1)
+    d0, g0 = weights_of(step.discriminator), weights_of(step.generator)
+    step.train(2)
+    d_kernels = {v.path for v in step.discriminator.weights if "kernel" in v.path}
+    g_kernels = {v.path for v in step.generator.weights if "kernel" in v.path}
+    assert d_kernels and d_kernels <= _changed(d0, weights_of(step.discriminator))
+    assert g_kernels and g_kernels <= _changed(g0, weights_of(step.generator))
+
+
+def test_seeded_runs_are_reproducible(fast_images):
+    p = get_preset("fast")
+    a = FusedStep(p, fast_images, seed=7).train(5)
+    b = FusedStep(p, fast_images, seed=7).train(5)
+    c = FusedStep(p, fast_images, seed=8).train(5)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a, c)
+
+
+def test_minimax_loss_is_log_one_minus_d_and_applies_live(fast_images):
+    step = FusedStep(get_preset("fast"), fast_images, seed=0)
+    ns = step.train(1)[0]
+    assert ns[METRICS.index("g_loss")] > 0  # -log D(G(z))
+    step.set_live(loss="minimax", k=2, d_lr=1e-3, g_lr=5e-4)
+    mm = step.train(1)[0]
+    assert mm[METRICS.index("g_loss")] < 0  # log(1 - D(G(z)))
+    assert float(step.d_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(step.g_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert int(step.k.numpy()) == 2
+
+
+def test_k_discriminator_steps_per_generator_step(fast_images):
+    p = get_preset("fast")
+    one, three = FusedStep(p, fast_images, seed=0), FusedStep(p.replace(k=3), fast_images, seed=0)
+    one.train(1)
+    three.train(1)
+    assert int(one.d_optimizer.iterations.numpy()) == 1 and int(one.g_optimizer.iterations.numpy()) == 1
+    assert int(three.d_optimizer.iterations.numpy()) == 3 and int(three.g_optimizer.iterations.numpy()) == 1
+
+
+def _distance_to_real_mean(step, real, n=256):
+    z = np.random.default_rng(0).standard_normal((n, step.preset.latent_dim)).astype(np.float32)
+    fake = step.generate(z)
+    return float(np.abs(fake.mean(axis=0) - real.mean(axis=0)).mean())
+
+
+@pytest.mark.parametrize("mode", ["fused", "classic"])
+def test_both_networks_learn(mode, fast_images):
+    """D learns to tell real from fake (D(x) > D(G(z))), and G's samples move towards the data."""
+    p = get_preset("fast")
+    step = (FusedStep if mode == "fused" else ClassicStep)(p, fast_images, seed=0)
+    before = _distance_to_real_mean(step, fast_images)
+    rows = step.train(150)
+    after = _distance_to_real_mean(step, fast_images)
+    d_real, d_fake = rows[-30:, METRICS.index("d_real")].mean(), rows[-30:, METRICS.index("d_fake")].mean()
+    assert d_real > d_fake + 0.05
+    assert after < 0.6 * before
