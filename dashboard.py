@@ -1,7 +1,17 @@
-"""Streamlit entry point: `streamlit run dashboard.py`."""
+"""Streamlit entry point: `streamlit run dashboard.py` (or `make run`)."""
 
 import streamlit as st
 
-st.set_page_config(page_title="GAN live dashboard", layout="wide")
-st.title("Watch a GAN learn")
-st.write("The live dashboard is on its way; train headless with `python -m gan_app train`.")
+from gan_app.tfquiet import import_tensorflow_quietly
+from gan_app.ui import learn_page, train_page
+from gan_app.ui.streamlit_fixes import keep_keras_state_between_reruns
+
+import_tensorflow_quietly()
+keep_keras_state_between_reruns()
+st.set_page_config(page_title="Watch a GAN learn", layout="wide")
+st.navigation(
+    [
+        st.Page(train_page.render, title="Train", icon=":material/monitoring:", url_path="train", default=True),
+        st.Page(learn_page.render, title="Learn", icon=":material/school:", url_path="learn"),
+    ]
+).run()

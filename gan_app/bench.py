@@ -41,3 +41,42 @@ def bench_modes(preset: Preset, steps: int, warmup: int) -> dict:
         "classic_steps_per_s": round(rates["classic"], 2),
         "speedup": round(rates["fused"] / rates["classic"], 2),
     }
+
+
+def _steps_rate(read_step, seconds: float, warmup_steps: int = 40) -> float:
+    """Steps per second from a step counter, after the run has traced and warmed up."""
+    deadline = time.monotonic() + 120
+    while read_step() < warmup_steps:
+        if time.monotonic() > deadline:
+            raise RuntimeError("training did not warm up within 120 s")
+        time.sleep(0.2)
+    s0, t0 = read_step(), time.monotonic()
+    time.sleep(seconds)
+    return (read_step() - s0) / (time.monotonic() - t0)
+
+
+def bench_dashboard(preset: Preset, seconds: float) -> dict:
+    """Training speed of the dashboard's trainer alone, then inside a real `streamlit run`
+    server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
+    from gan_app.e2e import DashboardServer, open_page, read_step
+    from gan_app.trainer import Settings, Trainer
+
+    settings = Settings(preset=preset.name, batch_size=preset.batch_size)
+    trainer = Trainer(settings)
+    trainer.start()
+    try:
+        headless = _steps_rate(lambda: trainer.snapshot().step, seconds)
+    finally:
+        trainer.close()
+    with DashboardServer(env={"GAN_APP_PRESET": preset.name}) as server, open_page(server.url) as page:
+        page.get_by_role("button", name="Start", exact=True).click()
+        with_viewer = _steps_rate(lambda: read_step(page), seconds)
+    return {
+        "preset": preset.name,
+        "batch_size": preset.batch_size,
+        "device": device_name(),
+        "seconds": seconds,
+        "headless_steps_per_s": round(headless, 2),
+        "with_viewer_steps_per_s": round(with_viewer, 2),
+        "ratio": round(with_viewer / headless, 3),
+    }

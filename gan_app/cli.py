@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     _preset_args(be)
     be.add_argument("--steps", type=_positive, default=30, help="timed steps per mode")
     be.add_argument("--warmup", type=_positive, default=3)
+    be.add_argument("--dashboard", action="store_true",
+                    help="training speed of the dashboard alone vs with one Chromium tab watching")
+    be.add_argument("--seconds", type=_positive, default=30, help="measuring time per condition (--dashboard)")
     return parser
 
 
@@ -101,9 +104,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from gan_app.bench import bench_modes
+    from gan_app import bench
 
-    print(json.dumps(bench_modes(get_preset(args.preset).replace(batch_size=args.batch_size), args.steps, args.warmup)))
+    preset = get_preset(args.preset).replace(batch_size=args.batch_size)
+    if args.dashboard:
+        print(json.dumps(bench.bench_dashboard(preset, args.seconds)))
+    else:
+        print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup)))
 
 
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench}

@@ -1,0 +1,323 @@
+"""The one background training run of a dashboard server.
+
+A `Trainer` owns a worker thread, the only thread that touches TensorFlow. Pages send it
+commands (start, pause, step, live settings...) through a queue and read `snapshot()`: an
+immutable copy published under a lock after every chunk of steps. The trainer never calls
+st.*; the pages never touch its models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gan_app.config import DEFAULT_PRESET, LOSSES, NOISES, get_preset
+from gan_app.data import DEFAULT_DATASET
+from gan_app.errors import GanAppError, UsageError
+from gan_app.history import GridSnapshots, MetricHistory
+
+log = logging.getLogger(__name__)
+
+STATES = ("idle", "running", "paused", "stopped", "error")
+METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")  # == gan_app.step.METRICS
+CHUNK_SECONDS = 0.25  # target wall time of one compiled call: short enough for a snappy Pause
+LIVE_FIELDS = ("d_lr", "g_lr", "loss", "k")  # apply without a Reset
+
+
+@dataclass(frozen=True)
+class Settings:
+    preset: str = DEFAULT_PRESET
+    dataset: str = DEFAULT_DATASET
+    batch_size: int | None = None  # None: the preset's
+    seed: int = 0
+    noise: str | None = None  # None: the preset's
+    sample_interval: int = 20  # steps between published sample grids
+    loss: str = "nonsaturating"
+    k: int = 1
+    d_lr: float | None = None  # None: the preset's
+    g_lr: float | None = None
+
+    def preset_obj(self):
+        return get_preset(self.preset).replace(
+            batch_size=self.batch_size, noise=self.noise, loss=self.loss, k=self.k, d_lr=self.d_lr, g_lr=self.g_lr
+        )
+
+    def validate(self) -> None:
+        self.preset_obj()  # raises UsageError naming what is accepted
+        if self.sample_interval <= 0:
+            raise UsageError(f"sample interval must be > 0, got {self.sample_interval}")
+        if self.noise is not None and self.noise not in NOISES:
+            raise UsageError(f"unknown noise {self.noise!r}; choose one of: {', '.join(NOISES)}")
+        if self.loss not in LOSSES:
+            raise UsageError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a page renders. Built by the worker; never mutated after publishing."""
+
+    status: str = "idle"
+    message: str = ""  # why it paused, what went wrong, what is happening
+    step: int = 0  # training iterations done
+    steps_per_s: float = 0.0
+    images_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    device: str = "not started"
+    settings: Settings = field(default_factory=Settings)
+    history_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    history: np.ndarray = field(default_factory=lambda: np.zeros((0, len(METRICS))))
+    grid_png: bytes | None = None
+    grid_step: int = -1
+    frames: tuple[tuple[int, bytes], ...] = ()
+    run_id: int = 0  # changes on Reset: caches keyed by it never show an old run
+    weights_version: int = 0  # changes whenever the generator's weights change
+
+    def metric(self, name: str) -> np.ndarray:
+        return self.history[:, METRICS.index(name)]
+
+
+class Trainer:
+    """Thread-safe; one per server process (the dashboard keeps it in st.cache_resource)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._lock = threading.Lock()
+        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._settings = settings or Settings()
+        self._snapshot = Snapshot(settings=self._settings)
+        # worker-only state
+        self._step_obj: Any = None
+        self._run_id = 0
+        self._new_run_state()
+
+    # ---- commands (any thread) -----------------------------------------------------------
+    def start(self) -> None:
+        self._send("start")
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def stop(self) -> None:
+        self._send("stop")
+
+    def reset(self, settings: Settings | None = None) -> None:
+        if settings is not None:
+            settings.validate()
+        self._send("reset", settings)
+
+    def step_once(self, which: str) -> None:
+        """One iteration while not running: 'd', 'g' or 'both' (GAN Lab's step mode)."""
+        if which not in ("d", "g", "both"):
+            raise UsageError(f"unknown step {which!r}; choose d, g or both")
+        self._send("step", which)
+
+    def apply_live(self, **changes: Any) -> None:
+        """Learning rates, loss and k: applied to the running run without a restart."""
+        unknown = set(changes) - set(LIVE_FIELDS)
+        if unknown:
+            raise UsageError(f"{', '.join(sorted(unknown))} cannot change live; use Reset (live: {', '.join(LIVE_FIELDS)})")
+        dataclasses.replace(self._settings, **changes).validate()
+        self._send("live", changes)
+
+    def set_sample_interval(self, steps: int) -> None:
+        if steps <= 0:
+            raise UsageError(f"sample interval must be > 0, got {steps}")
+        self._send("live_interval", steps)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until every command sent so far has been handled (tests, benchmarks)."""
+        done = threading.Event()
+        self._send("ping", done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker thread for good (tests, server shutdown)."""
+        self._closed.set()
+        self._commands.put(("close", None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def thread_count(self) -> int:
+        return int(self._thread is not None and self._thread.is_alive())
+
+    def _send(self, command: str, arg: Any = None) -> None:
+        if self._closed.is_set():
+            raise GanAppError("the trainer has been shut down")
+        with self._lock:  # two tabs pressing Start at once still get one thread
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gan-trainer", daemon=True)
+                self._thread.start()
+        self._commands.put((command, arg))
+
+    # ---- worker thread --------------------------------------------------------------------
+    def _new_run_state(self) -> None:
+        self._status = "idle"
+        self._message = ""
+        self._step = 0
+        self._history = MetricHistory(len(METRICS))
+        self._frames = GridSnapshots()
+        self._grid_png: bytes | None = None
+        self._grid_step = -1
+        self._elapsed = 0.0
+        self._rate = 0.0
+        self._traced = False
+        self._weights_version = 0
+        self._z_fixed: np.ndarray | None = None
+        self._device = self._snapshot.device if hasattr(self, "_snapshot") else "not started"
+
+    def _run(self) -> None:
+        while True:
+            running = self._status == "running"
+            try:
+                command, arg = self._commands.get_nowait() if running else self._commands.get()
+            except queue.Empty:
+                command, arg = None, None
+            if command == "close":
+                return
+            t0 = time.perf_counter()
+            try:
+                if command is not None:
+                    self._handle(command, arg)
+                elif running:
+                    self._train_chunk()
+            except GanAppError as exc:
+                self._fail(str(exc))
+            except Exception as exc:  # a crash in training: shown in the page, run kept for inspection
+                log.error("training thread failed:\n%s", traceback.format_exc())
+                self._fail(f"{type(exc).__name__}: {exc}")
+            if running:
+                self._elapsed += time.perf_counter() - t0
+            self._publish()
+
+    def _fail(self, message: str) -> None:
+        self._status = "error"
+        self._message = message
+
+    def _handle(self, command: str, arg: Any) -> None:
+        if command == "ping":
+            arg.set()
+        elif command == "start" and self._status in ("idle", "stopped", "error"):
+            self._ensure_model()
+            self._status, self._message = "running", ""
+        elif command == "resume" and self._status == "paused":
+            self._status, self._message = "running", ""
+        elif command == "pause" and self._status == "running":
+            self._status = "paused"
+        elif command == "stop" and self._status in ("running", "paused"):
+            self._status = "stopped"
+        elif command == "reset":
+            if arg is not None:
+                self._settings = arg
+            self._step_obj = None
+            self._run_id += 1
+            self._new_run_state()
+        elif command == "step" and self._status != "running":
+            self._ensure_model()
+            fn = {"d": self._step_obj.step_d, "g": self._step_obj.step_g, "both": lambda: self._step_obj.train(1)}[arg]
+            self._record(fn())
+            if self._status in ("idle", "error"):
+                self._status, self._message = "paused", ""
+        elif command == "live":
+            self._settings = dataclasses.replace(self._settings, **arg)
+            if self._step_obj is not None:
+                self._step_obj.set_live(**arg)
+        elif command == "live_interval":
+            self._settings = dataclasses.replace(self._settings, sample_interval=arg)
+
+    def _ensure_model(self) -> None:
+        if self._step_obj is not None:
+            return
+        self._message = "building the models..."
+        self._publish()
+        from gan_app.bench import device_name
+        from gan_app.data import load_dataset, scale_to_range
+        from gan_app.step import FusedStep
+        from gan_app.train import fixed_noise
+
+        preset = self._settings.preset_obj()
+        dataset = load_dataset(self._settings.dataset)
+        if preset.batch_size > len(dataset):
+            raise UsageError(f"batch size {preset.batch_size} is larger than the dataset ({len(dataset)} images)")
+        self._device = device_name()
+        self._step_obj = FusedStep(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
+        self._z_fixed = fixed_noise(preset, self._settings.seed)
+        self._message = ""
+        self._publish_grid()
+
+    def _train_chunk(self) -> None:
+        interval = self._settings.sample_interval
+        n = max(1, int(self._rate * CHUNK_SECONDS))
+        n = min(n, interval - self._step % interval)  # end chunks on sample points
+        t0 = time.perf_counter()
+        rows = self._step_obj.train(n)
+        dt = max(time.perf_counter() - t0, 1e-6)
+        self._record(rows)
+        if self._traced:  # the first call traces the step: not a speed
+            self._rate = n / dt if self._rate == 0.0 else 0.7 * self._rate + 0.3 * n / dt
+        self._traced = True
+
+    def _record(self, rows: np.ndarray) -> None:
+        self._history.append(self._step, rows)
+        self._step += len(rows)
+        self._weights_version += 1
+        if not np.isfinite(rows).all():
+            bad = [m for m, v in zip(METRICS, rows[~np.isfinite(rows).all(axis=1)][0]) if not np.isfinite(v)]
+            self._status = "paused"
+            self._message = (
+                f"{' and '.join(bad)} became NaN or Inf at step {self._step}: training paused. "
+                "Lower the learning rates, or Reset."
+            )
+        if self._step % self._settings.sample_interval == 0 or self._status != "running":
+            self._publish_grid()
+
+    def _publish_grid(self) -> None:
+        from gan_app.data import to_unit_range
+        from gan_app.images import grid_png
+
+        p = self._step_obj.preset
+        images = to_unit_range(self._step_obj.generate(self._z_fixed), p.output_min, p.output_max)
+        if not np.isfinite(images).all():
+            return
+        self._grid_png, self._grid_step = grid_png(images), self._step
+        self._frames.add(self._step, self._grid_png)
+
+    def _publish(self) -> None:
+        steps, rows = self._history.arrays()
+        batch = self._step_obj.preset.batch_size if self._step_obj is not None else 0
+        rate = self._rate if self._status == "running" else 0.0
+        snap = Snapshot(
+            status=self._status,
+            message=self._message,
+            step=self._step,
+            steps_per_s=rate,
+            images_per_s=rate * batch,
+            elapsed_s=self._elapsed,
+            device=self._device,
+            settings=self._settings,
+            history_steps=steps,
+            history=rows,
+            grid_png=self._grid_png,
+            grid_step=self._grid_step,
+            frames=tuple(self._frames.frames),
+            run_id=self._run_id,
+            weights_version=self._weights_version,
+        )
+        with self._lock:
+            self._snapshot = snap

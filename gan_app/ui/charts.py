@@ -1,0 +1,67 @@
+"""Plotly figures of a run's history: pure functions of numpy arrays, no Streamlit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_DRAWN_POINTS = 1000  # per curve, whatever the run's length
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """TensorBoard-style exponential moving average with debiasing; smoothing in [0, 1)."""
+    values = np.asarray(values, np.float64)
+    if smoothing <= 0 or len(values) == 0:
+        return values
+    out = np.empty_like(values)
+    last, weight = 0.0, 0.0
+    for i, v in enumerate(values):
+        if not np.isfinite(v):
+            out[i] = v
+            continue
+        last = smoothing * last + (1 - smoothing) * v
+        weight = smoothing * weight + (1 - smoothing)
+        out[i] = last / weight
+    return out
+
+
+def downsample(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, ...]:
+    """Every k-th point so at most max_points are drawn; the last point is always kept."""
+    if len(x) <= max_points:
+        return (x, *ys)
+    idx = np.unique(np.r_[np.linspace(0, len(x) - 1, max_points).astype(int), len(x) - 1])
+    return (x[idx], *(y[idx] for y in ys))
+
+
+def _figure(title: str, y_title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        xaxis_title="step",
+        yaxis_title=y_title,
+        height=320,
+        margin=dict(l=40, r=10, t=40, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        uirevision="keep",  # zoom survives the once-a-second refresh
+    )
+    return fig
+
+
+def _lines(fig: go.Figure, steps: np.ndarray, series: dict[str, np.ndarray], smoothing: float) -> go.Figure:
+    for name, values in series.items():
+        x, y = downsample(steps, ema(values, smoothing))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name))
+    return fig
+
+
+def loss_figure(steps: np.ndarray, losses: dict[str, np.ndarray], smoothing: float = 0.6) -> go.Figure:
+    """d_loss and g_loss (and optionally d_loss_real / d_loss_fake) against step."""
+    return _lines(_figure("Losses", "loss"), steps, losses, smoothing)
+
+
+def d_output_figure(steps: np.ndarray, d_real: np.ndarray, d_fake: np.ndarray, smoothing: float = 0.6) -> go.Figure:
+    """Mean D(x) and D(G(z)) with the 0.5 line where D can no longer tell them apart."""
+    fig = _lines(_figure("Discriminator outputs", "mean D"), steps, {"D(x)": d_real, "D(G(z))": d_fake}, smoothing)
+    fig.add_hline(y=0.5, line_dash="dash", line_color="gray", annotation_text="equilibrium 0.5")
+    fig.update_yaxes(range=[0, 1])
+    return fig

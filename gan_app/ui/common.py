@@ -1,0 +1,84 @@
+"""What every page shares: the server's one Trainer, the presenter lock, and control handlers
+that enforce it (hiding a button is not enough: a handler refuses a viewer itself)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any, Callable, MutableMapping
+
+import streamlit as st
+
+from gan_app.errors import GanAppError
+from gan_app.config import DEFAULT_PRESET
+from gan_app.trainer import Settings, Trainer
+
+PASSWORD_ENV = "GAN_APP_PRESENTER_PASSWORD"
+PRESET_ENV = "GAN_APP_PRESET"
+PRESENTER_KEY = "presenter"  # session_state flag: this session entered the password
+NOTICE_KEY = "notice"  # session_state: (kind, text) shown once after a handler ran
+
+
+@st.cache_resource(show_spinner=False)
+def get_trainer() -> Trainer:
+    """One trainer per server process, shared by every viewer. GAN_APP_PRESET picks the
+    preset a fresh server starts with (default: fast)."""
+    return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)))
+
+
+def presenter_password() -> str | None:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    try:
+        value = st.secrets.get("presenter_password")
+    except Exception:  # no secrets.toml at all
+        return None
+    return str(value) if value else None
+
+
+def can_control(session: MutableMapping[str, Any]) -> bool:
+    """Everyone may act when no password is configured (a laptop demo); else presenters only."""
+    return presenter_password() is None or bool(session.get(PRESENTER_KEY))
+
+
+def try_login(session: MutableMapping[str, Any], attempt: str) -> bool:
+    expected = presenter_password()
+    ok = expected is not None and hmac.compare_digest(attempt.encode(), expected.encode())
+    session[PRESENTER_KEY] = ok
+    session[NOTICE_KEY] = ("success", "Presenter controls unlocked.") if ok else ("error", "Wrong presenter password.")
+    return ok
+
+
+def run_control(session: MutableMapping[str, Any], action: Callable[[], object], done: str = "") -> bool:
+    """Run a control's action if this session may; leave a notice either way. True if it ran."""
+    if not can_control(session):
+        session[NOTICE_KEY] = ("warning", "View only: the presenter controls this run. Enter the presenter password in the sidebar.")
+        return False
+    try:
+        action()
+    except GanAppError as exc:
+        session[NOTICE_KEY] = ("error", str(exc))
+        return False
+    if done:
+        session[NOTICE_KEY] = ("info", done)
+    return True
+
+
+def show_notice() -> None:
+    kind, text = st.session_state.pop(NOTICE_KEY, (None, None))
+    if text:
+        getattr(st, kind)(text)
+
+
+def presenter_sidebar() -> None:
+    if presenter_password() is None:
+        return
+    with st.sidebar:
+        if st.session_state.get(PRESENTER_KEY):
+            st.caption("Presenter mode: you control the run.")
+            return
+        st.caption("View only. The presenter controls training.")
+        with st.form("presenter_login", clear_on_submit=True, border=False):
+            attempt = st.text_input("Presenter password", type="password")
+            if st.form_submit_button("Unlock controls"):
+                try_login(st.session_state, attempt)

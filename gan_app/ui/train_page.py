@@ -1,0 +1,214 @@
+"""The live page: controls, status, loss curves and the sample grid of the one shared run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import streamlit as st
+
+from gan_app.config import LOSSES, NOISES, PRESETS
+from gan_app.data import DATASETS
+from gan_app.images import gif_bytes
+from gan_app.trainer import Settings, Snapshot, Trainer
+from gan_app.ui import charts
+from gan_app.ui.common import can_control, get_trainer, presenter_sidebar, run_control, show_notice
+
+STATE_LABELS = {"idle": "idle", "running": "running", "paused": "paused", "stopped": "stopped", "error": "error"}
+RUN_FIELDS = ("preset", "dataset", "batch_size", "seed", "noise")  # need Reset
+
+
+def _live_change(trainer: Trainer, field: str) -> None:
+    value = st.session_state[f"live_{field}"]
+    run_control(st.session_state, lambda: trainer.apply_live(**{field: value}), f"{field} = {value} applies now.")
+
+
+def _interval_change(trainer: Trainer) -> None:
+    steps = st.session_state["live_sample_interval"]
+    run_control(st.session_state, lambda: trainer.set_sample_interval(steps))
+
+
+def _reset(trainer: Trainer) -> None:
+    s = st.session_state
+    settings = Settings(
+        preset=s["run_preset"],
+        dataset=s["run_dataset"],
+        batch_size=int(s["run_batch_size"]),
+        seed=int(s["run_seed"]),
+        noise=s["run_noise"],
+        sample_interval=int(s["live_sample_interval"]),
+        loss=s["live_loss"],
+        k=int(s["live_k"]),
+    )
+    if run_control(s, lambda: trainer.reset(settings), "Reset: press Start to train with these settings."):
+        for key in ("live_d_lr", "live_g_lr"):  # show the new preset's learning rates
+            s.pop(key, None)
+
+
+def _defaults(snap: Snapshot) -> None:
+    """Initialise this session's widgets from the shared run's settings."""
+    cfg = snap.settings
+    preset = cfg.preset_obj()
+    initial = {
+        "run_preset": cfg.preset,
+        "run_dataset": cfg.dataset,
+        "run_batch_size": preset.batch_size,
+        "run_seed": cfg.seed,
+        "run_noise": preset.noise,
+        "live_loss": cfg.loss,
+        "live_k": cfg.k,
+        "live_d_lr": preset.d_lr,
+        "live_g_lr": preset.g_lr,
+        "live_sample_interval": cfg.sample_interval,
+        "refresh_s": 1.0,
+        "chart_refresh_s": 3.0,
+        "smoothing": 0.6,
+    }
+    for key, value in initial.items():
+        st.session_state.setdefault(key, value)
+
+
+def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
+    locked = not can_control(st.session_state)
+    with st.sidebar:
+        st.subheader("Live settings")
+        st.caption("Apply at once, without restarting.")
+        st.radio("Generator loss", LOSSES, key="live_loss", disabled=locked, horizontal=True,
+                 on_change=_live_change, args=(trainer, "loss"),
+                 help="nonsaturating: maximise log D(G(z)); minimax: minimise log(1 - D(G(z))) (eq. 1)")
+        st.number_input("k: D steps per G step", 1, 10, key="live_k", disabled=locked,
+                        on_change=_live_change, args=(trainer, "k"))
+        st.number_input("D learning rate", 1e-6, 1e-1, key="live_d_lr", format="%.1e", step=1e-5,
+                        disabled=locked, on_change=_live_change, args=(trainer, "d_lr"))
+        st.number_input("G learning rate", 1e-6, 1e-1, key="live_g_lr", format="%.1e", step=1e-5,
+                        disabled=locked, on_change=_live_change, args=(trainer, "g_lr"))
+        st.number_input("Sample grid every N steps", 1, 10_000, key="live_sample_interval", disabled=locked,
+                        on_change=_interval_change, args=(trainer,))
+
+        st.subheader("Run settings")
+        st.caption("These need **Reset** (they rebuild the networks).")
+        st.selectbox("Preset", list(PRESETS), key="run_preset", disabled=locked,
+                     format_func=lambda name: f"{name}: {PRESETS[name].description[:40]}...")
+        st.selectbox("Dataset", DATASETS, key="run_dataset", disabled=locked,
+                     help="mnist5k ships with the app and works offline; the others download once.")
+        st.number_input("Batch size", 1, 1024, key="run_batch_size", disabled=locked)
+        st.number_input("Seed", 0, 2**31 - 1, key="run_seed", disabled=locked)
+        st.selectbox("Noise prior of z", NOISES, key="run_noise", disabled=locked)
+        st.button("Apply settings and Reset", on_click=_reset, args=(trainer,), disabled=locked)
+
+        st.subheader("This page")
+        st.slider("Refresh status and grid every (s)", 0.5, 5.0, key="refresh_s", step=0.5)
+        st.slider("Refresh curves every (s)", 1.0, 10.0, key="chart_refresh_s", step=0.5,
+                  help="Redrawing the charts costs the browser most; every 3 s keeps a 2-core laptop "
+                       "training at full speed while a tab is open.")
+        st.slider("Curve smoothing (EMA)", 0.0, 0.99, key="smoothing", step=0.01)
+        st.checkbox("Show d_loss_real and d_loss_fake", key="show_parts")
+
+
+CONTROLS = (
+    ("Start", "start", ("idle", "stopped", "error")),
+    ("Pause", "pause", ("running",)),
+    ("Resume", "resume", ("paused",)),
+    ("Stop", "stop", ("running", "paused")),
+    ("Reset", "reset", STATE_LABELS),
+    ("Step D", "step_d", ("idle", "paused", "stopped", "error")),
+    ("Step G", "step_g", ("idle", "paused", "stopped", "error")),
+    ("Step both", "step_both", ("idle", "paused", "stopped", "error")),
+)
+
+
+def control_action(trainer: Trainer, name: str):
+    return {
+        "start": trainer.start,
+        "pause": trainer.pause,
+        "resume": trainer.resume,
+        "stop": trainer.stop,
+        "reset": trainer.reset,
+        "step_d": functools.partial(trainer.step_once, "d"),
+        "step_g": functools.partial(trainer.step_once, "g"),
+        "step_both": functools.partial(trainer.step_once, "both"),
+    }[name]
+
+
+def controls(trainer: Trainer, snap: Snapshot) -> None:
+    locked = not can_control(st.session_state)
+    cols = st.columns(4) + st.columns(4)
+    for col, (label, name, enabled_in) in zip(cols, CONTROLS):
+        col.button(label, key=f"btn_{name}", width="stretch",
+                   disabled=locked or snap.status not in enabled_in,
+                   on_click=run_control, args=(st.session_state, control_action(trainer, name)))
+
+
+def status_row(snap: Snapshot) -> None:
+    cols = st.columns(3) + st.columns(3)
+    cols[0].metric("Step", f"{snap.step:,}")
+    cols[1].metric("steps/s", f"{snap.steps_per_s:.1f}")
+    cols[2].metric("images/s", f"{snap.images_per_s:,.0f}", help="generated images per second")
+    cols[3].metric("Elapsed", str(dt.timedelta(seconds=int(snap.elapsed_s))), help="training time, pauses excluded")
+    cols[4].metric("State", STATE_LABELS[snap.status])
+    cols[5].metric("Device", snap.device.split(" (")[0], help=snap.device)
+    if snap.status == "error":
+        st.error(f"Training stopped with an error: {snap.message}")
+    elif snap.message:
+        (st.warning if snap.status == "paused" else st.info)(snap.message)
+
+
+def grid_panel(snap: Snapshot) -> None:
+    if snap.grid_png is None:
+        st.info("Press **Start** (or a Step button): the 5x5 grid of samples from one fixed noise batch appears here.")
+        return
+    browse = st.toggle("Browse grid history", key="browse_history") and len(snap.frames) > 1
+    png, step = snap.grid_png, snap.grid_step
+    if browse:
+        steps = [s for s, _ in snap.frames]
+        chosen = st.select_slider("Grid at step", options=steps, value=steps[-1], key=f"history_{snap.run_id}")
+        png, step = dict(snap.frames)[chosen], chosen
+    st.image(png, caption=f"samples at step {step:,} (fixed noise batch)", width="stretch")
+    left, right = st.columns(2)
+    left.download_button("Download grid (PNG)", png, file_name=f"gan_grid_step_{step:06d}.png", mime="image/png",
+                         on_click="ignore", width="stretch")
+    frames = [f for _, f in snap.frames]
+    right.download_button("Download progress (GIF)", lambda: gif_bytes(frames, duration_ms=150),
+                          file_name="gan_progress.gif", mime="image/gif", on_click="ignore",
+                          disabled=len(frames) < 2, width="stretch")
+
+
+def charts_panel() -> None:
+    snap = get_trainer().snapshot()
+    if len(snap.history_steps) == 0:
+        st.caption("Loss curves appear once training starts.")
+        return
+    smoothing = st.session_state.get("smoothing", 0.6)
+    names = ["d_loss", "g_loss"] + (["d_loss_real", "d_loss_fake"] if st.session_state.get("show_parts") else [])
+    losses = {name: snap.metric(name) for name in names}
+    st.plotly_chart(charts.loss_figure(snap.history_steps, losses, smoothing), key="loss_chart")
+    st.plotly_chart(charts.d_output_figure(snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing),
+                    key="d_chart")
+
+
+def live_view() -> None:
+    trainer = get_trainer()
+    snap = trainer.snapshot()
+    show_notice()
+    controls(trainer, snap)
+    status_row(snap)
+    grid_panel(snap)
+
+
+def render() -> None:
+    trainer = get_trainer()
+    snap = trainer.snapshot()
+    _defaults(snap)
+    presenter_sidebar()
+    settings_sidebar(trainer, snap)
+    st.title("Watch a GAN learn")
+    st.caption(
+        "A DCGAN learns handwritten digits: the discriminator D tells real from generated, the generator G "
+        "learns to fool it. Everyone connected watches the same run."
+    )
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        st.fragment(run_every=st.session_state["refresh_s"])(live_view)()
+    with right:
+        # Curves have their own, slower refresh: redrawing plotly is the page's biggest cost.
+        st.fragment(run_every=st.session_state["chart_refresh_s"])(charts_panel)()
