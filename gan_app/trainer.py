@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -87,7 +87,9 @@ class Snapshot:
 class Trainer:
     """Thread-safe; one per server process (the dashboard keeps it in st.cache_resource)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, build_step: Callable[..., Any] | None = None) -> None:
+        """`build_step(preset, images, seed)` makes the step object; default gan_app.step.FusedStep."""
+        self._build_step = build_step
         self._lock = threading.Lock()
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -256,7 +258,8 @@ class Trainer:
         if preset.batch_size > len(dataset):
             raise UsageError(f"batch size {preset.batch_size} is larger than the dataset ({len(dataset)} images)")
         self._device = device_name()
-        self._step_obj = FusedStep(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
+        build = self._build_step or FusedStep
+        self._step_obj = build(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
         self._z_fixed = fixed_noise(preset, self._settings.seed)
         self._message = ""
         self._publish_grid()

@@ -78,7 +78,7 @@ def presenter_sidebar() -> None:
             st.caption("Presenter mode: you control the run.")
             return
         st.caption("View only. The presenter controls training.")
-        with st.form("presenter_login", clear_on_submit=True, border=False):
+        with st.form("presenter_login", border=False):
             attempt = st.text_input("Presenter password", type="password")
             if st.form_submit_button("Unlock controls"):
                 try_login(st.session_state, attempt)

@@ -1,0 +1,164 @@
+"""The dashboard page through Streamlit's AppTest: real script, real trainer, no browser."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from gan_app.ui import charts
+from gan_app.ui.common import NOTICE_KEY, get_trainer, run_control
+from gan_app.ui.streamlit_fixes import keras_state_is_kept
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    yield at
+    get_trainer().close()
+    st.cache_resource.clear()
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def metric(at, label):
+    return next(m for m in at.metric if m.label == label).value
+
+
+def until(at, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("page never reached the expected state")
+
+
+def test_page_renders_every_control_and_status(app):
+    app.run()
+    assert not app.exception
+    labels = {b.label for b in app.button}
+    assert {"Start", "Pause", "Resume", "Stop", "Reset", "Step D", "Step G", "Step both"} <= labels
+    assert metric(app, "Step") == "0" and metric(app, "State") == "idle"
+    assert keras_state_is_kept()  # Streamlit's per-rerun keras clear_session is off
+
+
+def test_controls_drive_the_shared_trainer(app):
+    app.run()
+    button(app, "Start").click().run()
+    until(app, lambda: int(metric(app, "Step").replace(",", "")) > 0)
+    assert get_trainer().snapshot().status == "running"
+    button(app, "Pause").click().run()
+    get_trainer().wait_idle()
+    app.run()
+    assert metric(app, "State") == "paused"
+    button(app, "Step D").click().run()
+    get_trainer().wait_idle()
+    step = get_trainer().snapshot().step
+    button(app, "Step both").click().run()
+    get_trainer().wait_idle()
+    assert get_trainer().snapshot().step == step + 1
+    button(app, "Reset").click().run()
+    get_trainer().wait_idle()
+    app.run()
+    assert metric(app, "Step") == "0" and metric(app, "State") == "idle"
+
+
+def test_live_settings_apply_to_the_running_trainer(app):
+    app.run()
+    app.radio(key="live_loss").set_value("minimax").run()
+    app.number_input(key="live_k").set_value(3).run()
+    app.number_input(key="live_g_lr").set_value(5e-4).run()
+    get_trainer().wait_idle()
+    s = get_trainer().snapshot().settings
+    assert (s.loss, s.k, s.g_lr) == ("minimax", 3, 5e-4)
+
+
+def test_run_settings_take_effect_on_reset(app):
+    app.run()
+    app.selectbox(key="run_preset").set_value("taehojo").run()
+    app.number_input(key="run_batch_size").set_value(16).run()
+    assert get_trainer().snapshot().settings.preset == "fast"  # not before Reset
+    next(b for b in app.button if b.label == "Apply settings and Reset").click().run()
+    get_trainer().wait_idle()
+    s = get_trainer().snapshot().settings
+    assert (s.preset, s.batch_size) == ("taehojo", 16)
+
+
+def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
+    monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
+    app.run()
+    assert button(app, "Start").disabled and app.radio(key="live_loss").disabled
+    # The handlers refuse a viewer themselves: a click that bypasses the disabled button does nothing.
+    trainer = get_trainer()
+    viewer: dict = {}
+    assert not run_control(viewer, trainer.start)
+    assert not run_control(viewer, lambda: trainer.apply_live(loss="minimax"))
+    trainer.wait_idle()
+    assert trainer.snapshot().status == "idle" and trainer.snapshot().settings.loss == "nonsaturating"
+    assert "View only" in viewer[NOTICE_KEY][1]
+    # A wrong password keeps the session a viewer; the right one unlocks the controls.
+    submit = "FormSubmitter:presenter_login-Unlock controls"
+    app.text_input[0].input("wrong")
+    app.button(key=submit).click().run()
+    assert any("Wrong presenter password" in e.value for e in app.error)
+    assert button(app, "Start").disabled
+    app.text_input[0].input("s3cret")
+    app.button(key=submit).click().run()
+    assert not button(app, "Start").disabled
+    button(app, "Start").click().run()
+    trainer.wait_idle()
+    assert trainer.snapshot().status == "running"
+
+
+def test_without_a_password_everyone_controls_the_run(monkeypatch):
+    monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    ran = []
+    assert run_control({}, lambda: ran.append(1)) and ran == [1]
+
+
+def test_loss_charts_carry_both_curves_and_the_equilibrium_line(app):
+    app.run()
+    button(app, "Step both").click().run()
+    get_trainer().wait_idle()
+    button(app, "Step both").click().run()
+    get_trainer().wait_idle()
+    app.run()
+    figures = [json.loads(el.proto.spec) for el in app.get("plotly_chart")]
+    names = [[t["name"] for t in fig["data"]] for fig in figures]
+    assert ["d_loss", "g_loss"] in names and ["D(x)", "D(G(z))"] in names
+    d_fig = figures[names.index(["D(x)", "D(G(z))"])]
+    assert d_fig["layout"]["shapes"][0]["y0"] == 0.5
+
+
+def _learn_page():
+    from gan_app.ui import learn_page
+
+    learn_page.render()
+
+
+def test_learn_page_explains_the_game_and_the_keras_3_freeze():
+    at = AppTest.from_function(_learn_page).run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "freezes D for good" in text and "0.5" in text and "non-saturating" in text
+    assert "log(1 - D(G(z)))" in at.latex[0].value or r"\log(1 - D(G(z)))" in at.latex[0].value
+
+
+def test_ema_and_downsampling_bound_what_is_drawn():
+    values = np.r_[np.zeros(10), np.ones(10)]
+    smoothed = charts.ema(values, 0.9)
+    assert smoothed[0] == 0 and 0 < smoothed[-1] < 1 and np.all(np.diff(smoothed) >= 0)
+    np.testing.assert_allclose(charts.ema(values, 0.0), values)
+    x = np.arange(50_000.0)
+    xs, ys = charts.downsample(x, x * 2)
+    assert len(xs) <= charts.MAX_DRAWN_POINTS + 1 and xs[-1] == x[-1] and np.all(ys == xs * 2)

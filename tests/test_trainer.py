@@ -1,0 +1,154 @@
+"""The dashboard's background trainer, without Streamlit."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gan_app.errors import UsageError
+from gan_app.history import GridSnapshots, MetricHistory
+from gan_app.step import FusedStep
+from gan_app.trainer import Settings, Trainer
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def trainer():
+    t = Trainer(Settings(preset="fast", batch_size=16, sample_interval=5))
+    yield t
+    t.close()
+
+
+def test_start_pause_resume_stop_and_reset(trainer):
+    assert trainer.snapshot().status == "idle"
+    trainer.start()
+    wait_for(lambda: trainer.snapshot().step >= 10)
+    snap = trainer.snapshot()
+    assert snap.status == "running" and snap.grid_png.startswith(b"\x89PNG") and len(snap.history_steps) > 0
+    assert snap.device.startswith("CPU") or snap.device
+    trainer.pause()
+    trainer.wait_idle()
+    paused_at = trainer.snapshot().step
+    time.sleep(0.5)
+    assert trainer.snapshot().status == "paused" and trainer.snapshot().step == paused_at
+    trainer.resume()
+    wait_for(lambda: trainer.snapshot().step > paused_at)
+    trainer.stop()
+    trainer.wait_idle()
+    assert trainer.snapshot().status == "stopped"
+    run_id = trainer.snapshot().run_id
+    trainer.reset(Settings(preset="fast", batch_size=8, seed=3))
+    trainer.wait_idle()
+    snap = trainer.snapshot()
+    assert (snap.status, snap.step, snap.grid_png, snap.run_id) == ("idle", 0, None, run_id + 1)
+    assert snap.settings.batch_size == 8 and len(snap.history_steps) == 0
+
+
+def test_single_steps_train_one_network_at_a_time(trainer):
+    trainer.step_once("d")
+    trainer.step_once("g")
+    trainer.step_once("both")
+    trainer.wait_idle()
+    snap = trainer.snapshot()
+    assert snap.step == 3 and snap.status == "paused" and snap.grid_png is not None
+    assert np.isfinite(snap.history).all() and snap.history.shape == (3, 6)
+    with pytest.raises(UsageError):
+        trainer.step_once("x")
+
+
+def test_start_from_many_threads_runs_one_training_thread(trainer):
+    before = {t.name for t in threading.enumerate()}
+    threads = [threading.Thread(target=trainer.start) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: trainer.snapshot().step > 0)
+    workers = [t for t in threading.enumerate() if t.name == "gan-trainer"]
+    assert len(workers) == 1 and trainer.thread_count == 1
+    assert "gan-trainer" not in before
+
+
+def test_live_settings_apply_without_restart(trainer):
+    trainer.start()
+    wait_for(lambda: trainer.snapshot().step >= 5)
+    trainer.apply_live(loss="minimax", k=2, d_lr=1e-3)
+    trainer.wait_idle()
+    step_before = trainer.snapshot().step
+    wait_for(lambda: trainer.snapshot().step >= step_before + 10)
+    snap = trainer.snapshot()
+    assert (snap.settings.loss, snap.settings.k, snap.settings.d_lr) == ("minimax", 2, 1e-3)
+    assert snap.status == "running" and snap.run_id == 0  # same run, not restarted
+    assert snap.metric("g_loss")[-1] < 0  # minimax g_loss is log(1 - D(G(z)))
+    with pytest.raises(UsageError, match="cannot change live"):
+        trainer.apply_live(batch_size=4)
+
+
+def test_nan_loss_pauses_with_a_message(trainer):
+    trainer.start()
+    wait_for(lambda: trainer.snapshot().step >= 3)
+    trainer.apply_live(d_lr=1e30, g_lr=1e30)  # a learning rate no network survives
+    wait_for(lambda: trainer.snapshot().status == "paused")
+    snap = trainer.snapshot()
+    assert "NaN or Inf" in snap.message and "training paused" in snap.message
+    assert snap.grid_png is not None  # the last good grid stays inspectable
+
+
+class _FailingStep(FusedStep):
+    calls = 0
+
+    def train(self, n=1):
+        type(self).calls += 1
+        if type(self).calls == 3:
+            raise RuntimeError("simulated crash in the training step")
+        return super().train(n)
+
+
+def test_an_exception_in_the_step_is_reported_and_the_run_kept():
+    t = Trainer(Settings(preset="fast", batch_size=16), build_step=_FailingStep)
+    try:
+        t.start()
+        wait_for(lambda: t.snapshot().status == "error")
+        snap = t.snapshot()
+        assert snap.message == "RuntimeError: simulated crash in the training step"
+        assert snap.step > 0 and len(snap.history_steps) > 0  # inspectable
+    finally:
+        t.close()
+
+
+def test_a_bad_dataset_becomes_an_error_state_not_a_crash():
+    t = Trainer(Settings(preset="fast", dataset="mnist"))  # offline in tests
+    try:
+        t.start()
+        wait_for(lambda: t.snapshot().status == "error")
+        assert "mnist5k" in t.snapshot().message
+    finally:
+        t.close()
+
+
+def test_metric_history_stays_bounded_and_keeps_averages():
+    h = MetricHistory(2, max_points=100)
+    for start in range(0, 10_000, 50):
+        h.append(start, np.stack([np.arange(start, start + 50), np.ones(50)], axis=1))
+    steps, rows = h.arrays()
+    assert len(h) <= 100 and steps[-1] >= 9_900
+    assert np.all(np.diff(steps) > 0)
+    np.testing.assert_allclose(rows[:, 1], 1.0)
+    np.testing.assert_allclose(rows[:, 0], steps - (h.stride - 1) / 2, atol=h.stride)  # bucket means
+
+
+def test_grid_snapshots_thin_out_when_full():
+    g = GridSnapshots(max_frames=10)
+    for step in range(100):
+        g.add(step, b"png%d" % step)
+    assert len(g.frames) <= 10 and g.frames[0][0] == 0
+    assert [s for s, _ in g.frames] == sorted(s for s, _ in g.frames)
