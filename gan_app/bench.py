@@ -84,3 +84,89 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
         "with_viewer_steps_per_s": round(with_viewer, 2),
         "ratio": round(with_viewer / headless, 3),
     }
+
+
+def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_samples: int = 1000,
+                          seed: int = 0) -> dict:
+    """Train from scratch; measure classifier FID every `every` steps (not counted as training
+    time) until the budget of training seconds is spent."""
+    import numpy as np
+
+    from gan_app.data import to_unit_range
+    from gan_app.quality import QualityMeter
+    from gan_app.step import FusedStep, sample_noise
+
+    meter = QualityMeter()
+    images = scale_to_range(load_dataset(DEFAULT_DATASET).x, preset.output_min, preset.output_max)
+    step = FusedStep(preset, images, seed=seed)
+    z = sample_noise(np.random.default_rng(seed + 1), n_samples, preset)
+    step.train(1)  # trace outside the clock
+    trained_s, steps, hits = 0.0, 1, {30: None, 15: None}
+    q = None
+    while trained_s < budget_s:
+        t0 = time.perf_counter()
+        step.train(every)
+        trained_s += time.perf_counter() - t0
+        steps += every
+        q = meter.measure(to_unit_range(step.generate(z), preset.output_min, preset.output_max))
+        for threshold in hits:
+            if hits[threshold] is None and q.fid <= threshold:
+                hits[threshold] = (round(trained_s, 1), steps)
+    return {
+        "preset": preset.name,
+        "device": device_name(),
+        "budget_s": budget_s,
+        "fid30_seconds": hits[30] and hits[30][0],
+        "fid30_steps": hits[30] and hits[30][1],
+        "fid15_seconds": hits[15] and hits[15][0],
+        "fid15_steps": hits[15] and hits[15][1],
+        "final_fid": q.fid,
+        "final_score": q.score,
+        "final_covered": q.covered,
+        "steps": steps,
+    }
+
+
+SHIPPED_EXPORT = "checkpoints/mnist5k-fast"
+
+
+def bench_latent(repeats: int = 300) -> dict:
+    """Server-side time from a new latent to PNG bytes: one 28x28 image (shown large), and a strip
+    of 10 (an interpolation). Uses the shipped export, or a fresh `fast` generator without one."""
+    import numpy as np
+
+    from gan_app.checkpoint import open_export
+    from gan_app.e2e import ROOT
+    from gan_app.images import image_png, strip_png
+    from gan_app.lab import LabGenerator
+
+    path = ROOT / SHIPPED_EXPORT
+    if (path / "generator.keras").is_file():
+        model = LabGenerator.from_export(open_export(path))
+    else:
+        from gan_app.config import get_preset
+        from gan_app.models import build_generator
+
+        p = get_preset("fast")
+        model = LabGenerator(build_generator(p), {"latent_dim": p.latent_dim, "noise": p.noise, "output_min": -1.0,
+                                                  "output_max": 1.0}, "fresh fast", "fresh")
+    rng = np.random.default_rng(0)
+
+    def p95(n: int, encode) -> float:
+        for _ in range(5):  # trace and warm up
+            encode(model.images01(rng.standard_normal((n, model.latent_dim))))
+        times = []
+        for _ in range(repeats):
+            z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
+            t0 = time.perf_counter()
+            encode(model.images01(z))
+            times.append((time.perf_counter() - t0) * 1000)
+        return float(np.percentile(times, 95))
+
+    return {
+        "model": model.name,
+        "device": device_name(),
+        "repeats": repeats,
+        "single_p95_ms": round(p95(1, lambda im: image_png(im[0], scale=10)), 2),
+        "strip10_p95_ms": round(p95(10, lambda im: strip_png(im, scale=3)), 2),
+    }

@@ -11,7 +11,7 @@ from typing import NoReturn, Sequence
 
 from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
 from gan_app.data import DATASETS, DEFAULT_DATASET
-from gan_app.errors import GanAppError
+from gan_app.errors import GanAppError, UsageError
 from gan_app.tfquiet import import_tensorflow_quietly
 
 
@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)}, or a path to an .npz")
     tr.add_argument("--steps", type=_positive, required=True, help="training iterations (the tutorial's epoch)")
     tr.add_argument("--saving-interval", type=_positive, default=200, help="save a sample grid every K steps")
-    tr.add_argument("--out", type=Path, required=True, help="run directory to write")
+    tr.add_argument("--out", type=Path, help="run directory to write (required unless --resume)")
+    tr.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="K",
+                    help="save the full training state to DIR/state every K steps (keeps the last 3)")
+    tr.add_argument("--quality-every", type=int, default=500, metavar="M",
+                    help="classifier FID, score and digit coverage every M steps (0: off)")
+    tr.add_argument("--quality-samples", type=_positive, default=1000, metavar="N")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--mode", choices=MODES, default="fused")
     tr.add_argument("--loss", choices=LOSSES, default=None)
@@ -63,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--dashboard", action="store_true",
                     help="training speed of the dashboard alone vs with one Chromium tab watching")
     be.add_argument("--seconds", type=_positive, default=30, help="measuring time per condition (--dashboard)")
+    be.add_argument("--time-to-quality", action="store_true",
+                    help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
+    be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
+    be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
+
+    tc = sub.add_parser("train-classifier", help="retrain the shipped reference digit classifier")
+    tc.add_argument("--epochs", type=_positive, default=15)
+    tc.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -84,21 +98,25 @@ def cmd_presets(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from gan_app.data import load_dataset
-    from gan_app.train import ProgressBar, RunSpec, gan_train
+    from gan_app.train import ProgressBar, RunSpec, gan_train, resume_spec
 
-    preset = get_preset(args.preset).replace(
-        batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr
-    )
-    spec = RunSpec(
-        preset=preset,
-        dataset=load_dataset(args.dataset),
-        steps=args.steps,
-        saving_interval=args.saving_interval,
-        out=args.out,
-        seed=args.seed,
-        mode=args.mode,
-        command=shlex.join(["python", "-m", "gan_app", *sys.argv[1:]]),
-    )
+    command = shlex.join(["python", "-m", "gan_app", *sys.argv[1:]])
+    if args.quality_every < 0:
+        raise UsageError(f"--quality-every must be >= 0, got {args.quality_every}")
+    common = dict(checkpoint_every=args.checkpoint_every or 0, quality_every=args.quality_every,
+                  quality_samples=args.quality_samples, saving_interval=args.saving_interval)
+    if args.resume:
+        if args.out and args.out.resolve() != args.resume.resolve():
+            raise UsageError("--resume continues the run in its own directory; leave out --out")
+        spec = resume_spec(args.resume, args.steps, command, **common)
+    else:
+        if args.out is None:
+            raise UsageError("--out DIR is required (or --resume DIR)")
+        preset = get_preset(args.preset).replace(
+            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr
+        )
+        spec = RunSpec(preset=preset, dataset=load_dataset(args.dataset), steps=args.steps, out=args.out,
+                       seed=args.seed, mode=args.mode, command=command, **common)
     out = gan_train(spec, progress=ProgressBar())
     print(f"wrote {out}/ (metrics.csv, samples/, generator.keras, meta.json)")
 
@@ -109,11 +127,22 @@ def cmd_bench(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
     if args.dashboard:
         print(json.dumps(bench.bench_dashboard(preset, args.seconds)))
+    elif args.latent:
+        print(json.dumps(bench.bench_latent()))
+    elif args.time_to_quality:
+        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s)))
     else:
         print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup)))
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench}
+def cmd_train_classifier(args: argparse.Namespace) -> None:
+    from gan_app.classifier import CLASSIFIER_PATH, train_classifier
+
+    info = train_classifier(epochs=args.epochs, seed=args.seed)
+    print(f"wrote {CLASSIFIER_PATH}: held-out accuracy {info['held_out_accuracy']:.2%}")
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench, "train-classifier": cmd_train_classifier}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

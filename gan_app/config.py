@@ -16,6 +16,8 @@ LOSSES = ("nonsaturating", "minimax")
 NOISES = ("normal", "uniform")
 OPTIMIZERS = ("adam", "rmsprop")
 MODES = ("fused", "classic")
+# What one training iteration reports, in this order (metrics.csv, charts, history arrays).
+METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,8 @@ PRESETS: dict[str, Preset] = {
             architecture="fast",
             latent_dim=64,
             batch_size=64,
-            d_lr=2e-4,
-            g_lr=2e-4,
+            d_lr=5e-4,
+            g_lr=5e-4,
             beta_1=0.5,
         ),
     )

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,7 +40,9 @@ class DashboardServer:
     def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "GAN_APP_OFFLINE": "1", **(env or {})}
+        # a fresh checkpoints folder unless the caller shares one (a restart test does)
+        scratch = {"GAN_APP_CHECKPOINTS": tempfile.mkdtemp(prefix="gan-app-e2e-")}
+        self.env = {**os.environ, "GAN_APP_OFFLINE": "1", **scratch, **(env or {})}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 

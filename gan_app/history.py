@@ -40,6 +40,12 @@ class MetricHistory:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def load(self, steps: np.ndarray, rows: np.ndarray, stride: int) -> None:
+        """Continue from saved arrays (a resumed run keeps its curves)."""
+        self._steps = [float(s) for s in steps]
+        self._rows = [np.asarray(r, np.float64) for r in rows.reshape(-1, self.n_columns)]
+        self.stride, self._pending = int(stride), []
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps (n,), rows (n, n_columns)): copies, safe to hand to another thread."""
         if not self._rows:

@@ -19,10 +19,9 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from gan_app.config import Preset
+from gan_app.config import METRICS, Preset
 from gan_app.models import build_discriminator, build_generator
 
-METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 _EPS = 1e-7  # the clipping Keras' binary cross-entropy applies to probabilities
 
 

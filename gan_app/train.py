@@ -3,6 +3,9 @@
 Writes into one run directory:
   metrics.csv              header, then one row per step (step, seconds, METRICS...)
   samples/step_XXXXXX.png  5x5 grid from one fixed noise batch, every saving_interval steps
+  quality.csv              classifier FID, score and digit coverage every quality_every steps
+  logs/                    TensorBoard scalars and sample grids (tensorboard --logdir ...)
+  state/                   full training state every checkpoint_every steps (resume with --resume)
   generator.keras          the trained generator (loads with safe_mode=True)
   meta.json                written last and atomically: a run without it is not finished
 """
@@ -11,23 +14,26 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from gan_app.config import Preset
-from gan_app.data import Dataset, scale_to_range, to_unit_range
+from gan_app.config import Preset, get_preset
+from gan_app.data import Dataset, load_dataset, scale_to_range, to_unit_range
 from gan_app.errors import GanAppError, UsageError
 from gan_app.files import atomic_write_bytes, atomic_write_json, ensure_writable_dir, save_model_atomic
 from gan_app.images import grid_png
 from gan_app.step import METRICS, make_step, sample_noise
 
 CSV_HEADER = ("step", "seconds") + METRICS
+QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10))
 CHUNK = 10  # steps per compiled call between progress updates
+QUALITY_NOT_AVAILABLE = "quality metrics need labelled 28x28 digits (mnist5k or mnist)"
 
 
 class TrainingDiverged(GanAppError):
@@ -38,23 +44,28 @@ class TrainingDiverged(GanAppError):
 class RunSpec:
     preset: Preset  # with CLI overrides applied (batch size, ...)
     dataset: Dataset
-    steps: int
+    steps: int  # total iterations of the run (a resumed run continues up to it)
     saving_interval: int
     out: Path
     seed: int = 0
     mode: str = "fused"
     command: str = ""
+    checkpoint_every: int = 0  # 0: no training-state checkpoints
+    quality_every: int = 0  # 0: no quality metrics
+    quality_samples: int = 1000
+    resume: bool = False
 
     def validate(self) -> None:
-        if self.steps <= 0:
-            raise UsageError(f"--steps must be > 0, got {self.steps}")
-        if self.saving_interval <= 0:
-            raise UsageError(f"--saving-interval must be > 0, got {self.saving_interval}")
+        for name, value in (("--steps", self.steps), ("--saving-interval", self.saving_interval)):
+            if value <= 0:
+                raise UsageError(f"{name} must be > 0, got {value}")
         if self.preset.batch_size > len(self.dataset):
             raise UsageError(
                 f"batch size {self.preset.batch_size} is larger than dataset {self.dataset.name!r} "
                 f"({len(self.dataset)} images); pass --batch-size of at most {len(self.dataset)}"
             )
+        if self.mode == "classic" and (self.checkpoint_every or self.resume):
+            raise UsageError("checkpoints and --resume need --mode fused")
 
 
 def fixed_noise(preset: Preset, seed: int, n: int = 25) -> np.ndarray:
@@ -84,42 +95,132 @@ def run_meta(spec: RunSpec, steps_done: int) -> dict:
     }
 
 
+def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> RunSpec:
+    """The RunSpec of an interrupted run, rebuilt from its latest checkpoint's settings."""
+    from gan_app.checkpoint import STATE_DIR
+
+    settings_files = sorted((run_dir / STATE_DIR).glob("settings-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    if not settings_files:
+        raise UsageError(f"{run_dir} has no checkpoint to resume (train it with --checkpoint-every K)")
+    s = json.loads(settings_files[-1].read_text())["settings"]
+    preset = get_preset(s["preset"]).replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"],
+                                             g_lr=s["g_lr"], noise=s["noise"])
+    return RunSpec(preset=preset, dataset=load_dataset(s["dataset"]), steps=steps, out=run_dir, seed=s["seed"],
+                   mode="fused", command=command, resume=True, **overrides)
+
+
+class _Outputs:
+    """The run directory's growing files: CSVs, sample grids, TensorBoard."""
+
+    def __init__(self, out: Path, resume_from: int) -> None:
+        import tensorflow as tf
+
+        self.out = out
+        (out / "samples").mkdir(exist_ok=True)
+        self.metrics = self._csv(out / "metrics.csv", CSV_HEADER, resume_from)
+        self.quality = self._csv(out / "quality.csv", QUALITY_HEADER, resume_from)
+        self.tb = tf.summary.create_file_writer(str(out / "logs"))
+
+    @staticmethod
+    def _csv(path: Path, header: tuple[str, ...], keep_below: int):
+        rows: list[list[str]] = []
+        if keep_below and path.is_file():  # resuming: keep the rows up to the checkpoint
+            with open(path, newline="") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) < keep_below]
+        f = open(path, "w", newline="")
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return f, writer
+
+    def close(self) -> None:
+        for f, _ in (self.metrics, self.quality):
+            f.close()
+        self.tb.close()
+
+
 def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], None] | None = None) -> Path:
     """Train and write the run directory; returns its path. Raises GanAppError subclasses."""
+    import tensorflow as tf
+
     spec.validate()
     out = ensure_writable_dir(spec.out)
     (out / "meta.json").unlink(missing_ok=True)  # an earlier run's meta would make this one look finished
-    (out / "samples").mkdir(exist_ok=True)
     p = spec.preset
     step = make_step(spec.mode, p, scale_to_range(spec.dataset.x, p.output_min, p.output_max), spec.seed)
+    state = None
+    i = 0
+    if spec.checkpoint_every or spec.resume:
+        from gan_app.checkpoint import RunState
+
+        state = RunState(out, step)
+        if spec.resume:
+            restored = state.restore()
+            i = restored.step if restored else 0
+    meter = None
+    if spec.quality_every and spec.dataset.is_digits:
+        from gan_app.quality import QualityMeter
+
+        meter = QualityMeter()
     z_fixed = fixed_noise(p, spec.seed)
+    z_quality = sample_noise(np.random.default_rng([spec.seed, 7]), spec.quality_samples, p)
+    files = _Outputs(out, resume_from=i)
+    last_quality = None
     t0 = time.perf_counter()
     last_t = 0.0
-    with open(out / "metrics.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_HEADER)
-        i = 0
+    try:
         while i < spec.steps:
             to_save = -i % spec.saving_interval  # steps before the next iteration with i % K == 0
             n = min(CHUNK, spec.steps - i, to_save + 1)
             rows = step.train(n)
             now = time.perf_counter() - t0
             for j, row in enumerate(rows):
-                writer.writerow([i + j, f"{last_t + (now - last_t) * (j + 1) / n:.3f}"] + [f"{v:.6g}" for v in row])
+                files.metrics[1].writerow([i + j, f"{last_t + (now - last_t) * (j + 1) / n:.3f}"] + [f"{v:.6g}" for v in row])
+            with files.tb.as_default():
+                for j, row in enumerate(rows):
+                    for name, value in zip(METRICS, row):
+                        tf.summary.scalar(name, float(value), step=i + j)
             last_t = now
             if not np.isfinite(rows).all():
-                f.flush()
+                files.metrics[0].flush()
                 bad = i + int(np.argmax(~np.isfinite(rows).all(axis=1)))
                 raise TrainingDiverged(f"training diverged at step {bad}: a loss became NaN or Inf; try a lower learning rate")
             i += n
-            if (i - 1) % spec.saving_interval == 0:  # the tutorial saves after iteration i when i % K == 0
+            last = i - 1
+            if last % spec.saving_interval == 0:  # the tutorial saves after iteration i when i % K == 0
                 images = to_unit_range(step.generate(z_fixed), p.output_min, p.output_max)
-                atomic_write_bytes(out / "samples" / f"step_{i - 1:06d}.png", grid_png(images))
+                atomic_write_bytes(out / "samples" / f"step_{last:06d}.png", grid_png(images))
+                with files.tb.as_default():
+                    tf.summary.image("samples", images[:25], step=last, max_outputs=25)
+            if meter is not None and (i % spec.quality_every == 0 or i == spec.steps):
+                last_quality = _measure(meter, step, z_quality, p, i, files)
+            if state is not None and spec.checkpoint_every and (i % spec.checkpoint_every == 0 or i == spec.steps):
+                files.metrics[0].flush()
+                files.quality[0].flush()
+                state.save(i, {"step": np.array([i])}, run_meta(spec, i))
             if progress:
                 progress(i, spec.steps, rows[-1], now)
+    finally:
+        files.close()
     save_model_atomic(step.generator, out / "generator.keras")
-    atomic_write_json(out / "meta.json", run_meta(spec, spec.steps))
+    meta = run_meta(spec, spec.steps)
+    meta["quality"] = last_quality.as_dict() if last_quality else None
+    if meter is None:
+        meta["quality_note"] = QUALITY_NOT_AVAILABLE if spec.quality_every else "not measured (--quality-every 0)"
+    atomic_write_json(out / "meta.json", meta)
     return out
+
+
+def _measure(meter: Any, step: Any, z: np.ndarray, p: Preset, i: int, files: _Outputs):
+    import tensorflow as tf
+
+    q = meter.measure(to_unit_range(step.generate(z), p.output_min, p.output_max))
+    files.quality[1].writerow([i, q.fid, q.score, q.covered, *q.histogram])
+    with files.tb.as_default():
+        tf.summary.scalar("quality/fid", q.fid, step=i)
+        tf.summary.scalar("quality/score", q.score, step=i)
+        tf.summary.scalar("quality/digits_covered", q.covered, step=i)
+    return q
 
 
 class ProgressBar:

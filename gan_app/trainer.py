@@ -14,82 +14,35 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from gan_app.config import DEFAULT_PRESET, LOSSES, NOISES, get_preset
-from gan_app.data import DEFAULT_DATASET
 from gan_app.errors import GanAppError, UsageError
+from gan_app.checkpoint import discard_state, has_checkpoint
 from gan_app.history import GridSnapshots, MetricHistory
+from gan_app.quality import QualityLog
+from gan_app.trainer_types import CHUNK_SECONDS, LIVE_FIELDS, METRICS, Settings, Snapshot
+
+__all__ = ["Settings", "Snapshot", "Trainer"]
 
 log = logging.getLogger(__name__)
-
-STATES = ("idle", "running", "paused", "stopped", "error")
-METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")  # == gan_app.step.METRICS
-CHUNK_SECONDS = 0.25  # target wall time of one compiled call: short enough for a snappy Pause
-LIVE_FIELDS = ("d_lr", "g_lr", "loss", "k")  # apply without a Reset
-
-
-@dataclass(frozen=True)
-class Settings:
-    preset: str = DEFAULT_PRESET
-    dataset: str = DEFAULT_DATASET
-    batch_size: int | None = None  # None: the preset's
-    seed: int = 0
-    noise: str | None = None  # None: the preset's
-    sample_interval: int = 20  # steps between published sample grids
-    loss: str = "nonsaturating"
-    k: int = 1
-    d_lr: float | None = None  # None: the preset's
-    g_lr: float | None = None
-
-    def preset_obj(self):
-        return get_preset(self.preset).replace(
-            batch_size=self.batch_size, noise=self.noise, loss=self.loss, k=self.k, d_lr=self.d_lr, g_lr=self.g_lr
-        )
-
-    def validate(self) -> None:
-        self.preset_obj()  # raises UsageError naming what is accepted
-        if self.sample_interval <= 0:
-            raise UsageError(f"sample interval must be > 0, got {self.sample_interval}")
-        if self.noise is not None and self.noise not in NOISES:
-            raise UsageError(f"unknown noise {self.noise!r}; choose one of: {', '.join(NOISES)}")
-        if self.loss not in LOSSES:
-            raise UsageError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a page renders. Built by the worker; never mutated after publishing."""
-
-    status: str = "idle"
-    message: str = ""  # why it paused, what went wrong, what is happening
-    step: int = 0  # training iterations done
-    steps_per_s: float = 0.0
-    images_per_s: float = 0.0
-    elapsed_s: float = 0.0
-    device: str = "not started"
-    settings: Settings = field(default_factory=Settings)
-    history_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    history: np.ndarray = field(default_factory=lambda: np.zeros((0, len(METRICS))))
-    grid_png: bytes | None = None
-    grid_step: int = -1
-    frames: tuple[tuple[int, bytes], ...] = ()
-    run_id: int = 0  # changes on Reset: caches keyed by it never show an old run
-    weights_version: int = 0  # changes whenever the generator's weights change
-
-    def metric(self, name: str) -> np.ndarray:
-        return self.history[:, METRICS.index(name)]
-
 
 class Trainer:
     """Thread-safe; one per server process (the dashboard keeps it in st.cache_resource)."""
 
-    def __init__(self, settings: Settings | None = None, build_step: Callable[..., Any] | None = None) -> None:
-        """`build_step(preset, images, seed)` makes the step object; default gan_app.step.FusedStep."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        build_step: Callable[..., Any] | None = None,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        """`build_step(preset, images, seed)` makes the step object (default FusedStep).
+        `checkpoint_dir` keeps the run's state; a checkpoint found there is resumed at once."""
         self._build_step = build_step
+        self._checkpoint_dir = checkpoint_dir
+        self._meter: Any = None  # the quality meter outlives runs: its real statistics never change
         self._lock = threading.Lock()
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -100,6 +53,8 @@ class Trainer:
         self._step_obj: Any = None
         self._run_id = 0
         self._new_run_state()
+        if checkpoint_dir is not None and has_checkpoint(checkpoint_dir):
+            self._send("restore")
 
     # ---- commands (any thread) -----------------------------------------------------------
     def start(self) -> None:
@@ -132,6 +87,20 @@ class Trainer:
             raise UsageError(f"{', '.join(sorted(unknown))} cannot change live; use Reset (live: {', '.join(LIVE_FIELDS)})")
         dataclasses.replace(self._settings, **changes).validate()
         self._send("live", changes)
+
+    def save_checkpoint(self) -> None:
+        """Save the full training state now (it is also saved every checkpoint_every steps)."""
+        if self._checkpoint_dir is None:
+            raise UsageError("this server keeps no checkpoints")
+        self._send("save")
+
+    def export(self, directory: Path) -> None:
+        """Write generator.keras + meta.json of the current generator into `directory`."""
+        self._send("export", Path(directory))
+
+    def request_generator(self) -> None:
+        """Ask for a copy of the live generator's weights (for the latent lab)."""
+        self._send("copy_generator")
 
     def set_sample_interval(self, steps: int) -> None:
         if steps <= 0:
@@ -182,6 +151,12 @@ class Trainer:
         self._traced = False
         self._weights_version = 0
         self._z_fixed: np.ndarray | None = None
+        self._z_quality: np.ndarray | None = None
+        self._quality = QualityLog()
+        self._quality_note = ""
+        self._run_state: Any = None
+        self._checkpoint_step = -1
+        self._generator_weights: Any = None
         self._device = self._snapshot.device if hasattr(self, "_snapshot") else "not started"
 
     def _run(self) -> None:
@@ -230,6 +205,21 @@ class Trainer:
             self._step_obj = None
             self._run_id += 1
             self._new_run_state()
+            if self._checkpoint_dir is not None:
+                discard_state(self._checkpoint_dir)  # Reset discards the run: a restart must not bring it back
+        elif command == "copy_generator" and self._step_obj is not None:
+            from gan_app.lab import GeneratorWeights
+
+            p = self._step_obj.preset
+            self._generator_weights = GeneratorWeights(
+                p.name, self._step, self._weights_version, tuple(w.copy() for w in self._step_obj.generator.get_weights()),
+                p.noise, p.output_min, p.output_max)
+        elif command == "restore":
+            self._restore()
+        elif command == "save":
+            self._save(explicit=True)
+        elif command == "export":
+            self._export(arg)
         elif command == "step" and self._status != "running":
             self._ensure_model()
             fn = {"d": self._step_obj.step_d, "g": self._step_obj.step_g, "both": lambda: self._step_obj.train(1)}[arg]
@@ -251,7 +241,8 @@ class Trainer:
         from gan_app.bench import device_name
         from gan_app.data import load_dataset, scale_to_range
         from gan_app.step import FusedStep
-        from gan_app.train import fixed_noise
+        from gan_app.step import sample_noise
+        from gan_app.train import QUALITY_NOT_AVAILABLE, fixed_noise
 
         preset = self._settings.preset_obj()
         dataset = load_dataset(self._settings.dataset)
@@ -261,6 +252,16 @@ class Trainer:
         build = self._build_step or FusedStep
         self._step_obj = build(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
         self._z_fixed = fixed_noise(preset, self._settings.seed)
+        self._z_quality = sample_noise(np.random.default_rng([self._settings.seed, 7]), self._settings.quality_samples, preset)
+        self._quality_note = "" if dataset.is_digits else QUALITY_NOT_AVAILABLE
+        if self._meter is None and not self._quality_note and self._settings.quality_every:
+            from gan_app.quality import QualityMeter
+
+            self._meter = QualityMeter()  # loads the classifier and the real digits' statistics once
+        if self._checkpoint_dir is not None:
+            from gan_app.checkpoint import RunState
+
+            self._run_state = RunState(self._checkpoint_dir, self._step_obj)
         self._message = ""
         self._publish_grid()
 
@@ -289,6 +290,75 @@ class Trainer:
             )
         if self._step % self._settings.sample_interval == 0 or self._status != "running":
             self._publish_grid()
+        if self._status == "running":
+            self._maybe_measure(len(rows))
+            every = self._settings.checkpoint_every
+            if every and self._run_state is not None and self._step // every > (self._step - len(rows)) // every:
+                self._save(explicit=False)
+
+    def _maybe_measure(self, n_new: int) -> None:
+        every = self._settings.quality_every
+        if not every or self._quality_note or self._step // every == (self._step - n_new) // every:
+            return
+        from gan_app.data import to_unit_range
+
+        t0 = time.perf_counter()
+        p = self._step_obj.preset
+        q = self._meter.measure(to_unit_range(self._step_obj.generate(self._z_quality), p.output_min, p.output_max))
+        seconds = time.perf_counter() - t0
+        self._quality.add(self._step, q, seconds)
+        self._elapsed += seconds
+
+    def _save(self, explicit: bool) -> None:
+        if self._run_state is None:
+            if explicit:
+                raise UsageError("nothing to save yet: press Start or a Step button first")
+            return
+        steps, rows = self._history.arrays()
+        q_steps, q_rows = self._quality.arrays()
+        history = {"steps": steps, "rows": rows, "stride": np.array(self._history.stride),
+                   "quality_steps": q_steps, "quality_rows": q_rows, "histogram": np.array(self._quality.histogram),
+                   "elapsed": np.array(self._elapsed)}
+        self._run_state.save(self._step, history, dataclasses.asdict(self._settings))
+        self._checkpoint_step = self._step
+        if explicit:
+            self._message = f"Checkpoint saved at step {self._step:,} in {self._checkpoint_dir}."
+
+    def _restore(self) -> None:
+        from gan_app.checkpoint import saved_settings
+
+        self._settings = Settings(**saved_settings(self._checkpoint_dir))
+        self._ensure_model()
+        restored = self._run_state.restore()
+        h = restored.history
+        self._step = self._checkpoint_step = restored.step
+        self._history.load(h["steps"], h["rows"], int(h["stride"]))
+        self._quality.load(h["quality_steps"], h["quality_rows"], h["histogram"])
+        self._elapsed = float(h["elapsed"])
+        self._weights_version += 1
+        self._status = "paused"
+        self._message = f"Resumed the saved run at step {restored.step:,}: press Resume to continue training."
+        self._publish_grid()
+
+    def _export(self, directory: Path) -> None:
+        from gan_app.checkpoint import write_export
+
+        if self._step_obj is None:
+            raise UsageError("nothing to export yet: press Start or a Step button first")
+        p, s = self._step_obj.preset, self._settings
+        q_steps, q_rows = self._quality.arrays()
+        quality = None
+        if len(q_steps):
+            quality = {"fid": float(q_rows[-1, 0]), "score": float(q_rows[-1, 1]), "covered": int(q_rows[-1, 2]),
+                       "histogram": list(self._quality.histogram), "step": int(q_steps[-1])}
+        write_export(directory, self._step_obj.generator, {
+            "preset": p.name, "dataset": s.dataset, "steps": self._step, "batch_size": p.batch_size,
+            "latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min, "output_max": p.output_max,
+            "seed": s.seed, "mode": "fused", "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quality": quality,
+            "command": f"dashboard run with settings {dataclasses.asdict(s)}",
+        })
+        self._message = f"Exported the generator at step {self._step:,} to {directory}."
 
     def _publish_grid(self) -> None:
         from gan_app.data import to_unit_range
@@ -303,6 +373,7 @@ class Trainer:
 
     def _publish(self) -> None:
         steps, rows = self._history.arrays()
+        q_steps, q_rows = self._quality.arrays()
         batch = self._step_obj.preset.batch_size if self._step_obj is not None else 0
         rate = self._rate if self._status == "running" else 0.0
         snap = Snapshot(
@@ -321,6 +392,13 @@ class Trainer:
             frames=tuple(self._frames.frames),
             run_id=self._run_id,
             weights_version=self._weights_version,
+            quality_steps=q_steps,
+            quality=q_rows,
+            histogram=self._quality.histogram,
+            quality_note=self._quality_note,
+            quality_cost=self._quality.seconds / self._elapsed if self._elapsed else 0.0,
+            checkpoint_step=self._checkpoint_step,
+            generator_weights=self._generator_weights,
         )
         with self._lock:
             self._snapshot = snap

@@ -1,8 +1,11 @@
 import os
+import tempfile
 
 # Tests never touch the network: downloads are refused, TensorFlow stays quiet.
 os.environ["GAN_APP_OFFLINE"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The dashboard's live run and exports go to a scratch folder, never the repository's checkpoints/.
+os.environ["GAN_APP_CHECKPOINTS"] = tempfile.mkdtemp(prefix="gan-app-checkpoints-")
 
 import numpy as np
 import pytest

@@ -77,10 +77,10 @@ def test_live_settings_apply_to_the_running_trainer(app):
     app.run()
     app.radio(key="live_loss").set_value("minimax").run()
     app.number_input(key="live_k").set_value(3).run()
-    app.number_input(key="live_g_lr").set_value(5e-4).run()
+    app.number_input(key="live_g_lr").set_value(7e-4).run()
     get_trainer().wait_idle()
     s = get_trainer().snapshot().settings
-    assert (s.loss, s.k, s.g_lr) == ("minimax", 3, 5e-4)
+    assert (s.loss, s.k, s.g_lr) == ("minimax", 3, 7e-4)
 
 
 def test_run_settings_take_effect_on_reset(app):
@@ -162,3 +162,49 @@ def test_ema_and_downsampling_bound_what_is_drawn():
     x = np.arange(50_000.0)
     xs, ys = charts.downsample(x, x * 2)
     assert len(xs) <= charts.MAX_DRAWN_POINTS + 1 and xs[-1] == x[-1] and np.all(ys == xs * 2)
+
+
+def test_save_checkpoint_and_export_from_the_page(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    app.run()
+    next(b for b in app.button if b.label == "Save checkpoint now").click().run()
+    assert any("nothing to save yet" in e.value for e in app.error) or get_trainer().wait_idle()
+    button(app, "Step both").click().run()
+    get_trainer().wait_idle()
+    next(b for b in app.button if b.label == "Save checkpoint now").click().run()
+    get_trainer().wait_idle()
+    assert get_trainer().snapshot().checkpoint_step == 1
+    assert (tmp_path / "live" / "state" / "checkpoint").is_file()
+    app.text_input(key="export_name").set_value("class-demo").run()
+    next(b for b in app.button if b.label == "Export generator").click().run()
+    get_trainer().wait_idle()
+    meta = json.loads((tmp_path / "class-demo" / "meta.json").read_text())
+    assert meta["steps"] == 1 and meta["latent_dim"] == 64 and (tmp_path / "class-demo" / "generator.keras").is_file()
+    app.text_input(key="export_name").set_value("../escape").run()
+    next(b for b in app.button if b.label == "Export generator").click().run()
+    assert any("Export names use letters" in e.value for e in app.error)
+
+
+def _models_page():
+    from gan_app.ui import models_page
+
+    models_page.render()
+
+
+def test_models_page_opens_an_export_and_reports_a_broken_one(monkeypatch, tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "checkpoints" / "mnist5k-fast", tmp_path / "mnist5k-fast")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "generator.keras").write_bytes(b"garbage")
+    (broken / "meta.json").write_text(json.dumps({"latent_dim": 64, "noise": "normal", "output_min": -1, "output_max": 1}))
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    at = AppTest.from_function(_models_page, default_timeout=120).run()
+    at.selectbox(key="export_choice").set_value(broken).run()
+    at.button(key="open_export").click().run()
+    assert any("not a Keras model file" in e.value for e in at.error) and not at.exception
+    at.selectbox(key="export_choice").set_value(tmp_path / "mnist5k-fast").run()
+    at.button(key="open_export").click().run()
+    assert not at.exception and "Opened: mnist5k-fast" in [s.value for s in at.subheader][-1]
+    assert next(m for m in at.metric if m.label == "Digits covered").value == "10 of 10"

@@ -70,3 +70,54 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             for i, page in enumerate(pages):
                 page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-page{i}.png"), full_page=True)
             raise
+
+
+def test_a_restarted_server_resumes_the_saved_run(tmp_path, request):
+    env = {"GAN_APP_CHECKPOINTS": str(tmp_path)}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with DashboardServer(env=env, log_path=ARTIFACTS / f"{request.node.name}.1.log") as first, browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1100}), first.url)
+        try:
+            page.get_by_role("button", name="Step both", exact=True).click()
+            wait_until(lambda: read_step(page) == 1)
+            page.get_by_role("button", name="Step both", exact=True).click()
+            wait_until(lambda: read_step(page) == 2)
+            page.get_by_role("button", name="Save checkpoint now", exact=True).click()
+            wait_until(lambda: page.get_by_text("Checkpoint saved at step 2").count() > 0)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-first.png"), full_page=True)
+            raise
+    # the first server is gone; a new one on the same checkpoints folder picks the run up
+    with DashboardServer(env=env, log_path=ARTIFACTS / f"{request.node.name}.2.log") as second, browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1100}), second.url)
+        try:
+            wait_until(lambda: read_step(page) == 2)
+            wait_until(lambda: page.get_by_text("Resumed the saved run at step 2").count() > 0)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-second.png"), full_page=True)
+            raise
+
+
+def test_latent_lab_slider_changes_the_image(server, request):
+    with browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)
+        try:
+            page.get_by_role("button", name="Start", exact=True).click()
+            wait_until(lambda: read_step(page) >= 60)
+            page.get_by_role("button", name="Pause", exact=True).click()
+            wait_until(lambda: "paused" in page.locator("[data-testid='stMetric']").filter(
+                has=page.get_by_text("State", exact=True)).inner_text())
+            page.get_by_role("link", name="Latent lab").click()
+            page.get_by_text("Latent lab").first.wait_for()
+            image = page.locator("[data-testid='stImage'] img").first
+            image.wait_for(timeout=120_000)
+            before = image.get_attribute("src")
+            page.get_by_role("tab", name="SeFa").click()
+            thumb = page.get_by_role("slider", name="SeFa 1 (sigma)")
+            thumb.focus()
+            for _ in range(15):
+                page.keyboard.press("ArrowRight")
+            wait_until(lambda: page.locator("[data-testid='stImage'] img").first.get_attribute("src") != before, 60)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise

@@ -65,3 +65,26 @@ def d_output_figure(steps: np.ndarray, d_real: np.ndarray, d_fake: np.ndarray, s
     fig.add_hline(y=0.5, line_dash="dash", line_color="gray", annotation_text="equilibrium 0.5")
     fig.update_yaxes(range=[0, 1])
     return fig
+
+
+def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -> go.Figure:
+    """Classifier FID against step (lower is better), with the real-vs-real floor if known."""
+    fig = _lines(_figure("Sample quality: classifier FID (lower is better)", "FID"), steps, {"FID": fid}, 0.0)
+    fig.data[0].mode = "lines+markers"
+    if floor is not None:
+        fig.add_hline(y=floor, line_dash="dot", line_color="green", annotation_text=f"real digits {floor:.1f}")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def histogram_figure(shares: tuple[float, ...] | np.ndarray, threshold: float = 0.02) -> go.Figure:
+    """Share of generated samples classified as each digit: mode collapse made visible."""
+    shares = np.asarray(shares, np.float64)
+    colors = ["#1f77b4" if s >= threshold else "#d62728" for s in shares]
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=shares, marker_color=colors))
+    covered = int(np.sum(shares >= threshold))
+    fig.update_layout(title=f"Which digits G draws: {covered} of 10 covered", xaxis_title="digit (reference classifier)",
+                      yaxis_title="share of samples", height=260, margin=dict(l=40, r=10, t=40, b=40),
+                      yaxis=dict(tickformat=".0%"))
+    fig.add_hline(y=0.1, line_dash="dash", line_color="gray")
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
 import streamlit as st
@@ -15,6 +16,8 @@ from gan_app.trainer import Settings, Trainer
 
 PASSWORD_ENV = "GAN_APP_PRESENTER_PASSWORD"
 PRESET_ENV = "GAN_APP_PRESET"
+CHECKPOINTS_ENV = "GAN_APP_CHECKPOINTS"  # where the live run's state and exports go
+LIVE_RUN = "live"  # checkpoints/live/: the dashboard's run, resumed after a server restart
 PRESENTER_KEY = "presenter"  # session_state flag: this session entered the password
 NOTICE_KEY = "notice"  # session_state: (kind, text) shown once after a handler ran
 
@@ -23,7 +26,11 @@ NOTICE_KEY = "notice"  # session_state: (kind, text) shown once after a handler 
 def get_trainer() -> Trainer:
     """One trainer per server process, shared by every viewer. GAN_APP_PRESET picks the
     preset a fresh server starts with (default: fast)."""
-    return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)))
+    return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)), checkpoint_dir=checkpoints_root() / LIVE_RUN)
+
+
+def checkpoints_root() -> Path:
+    return Path(os.environ.get(CHECKPOINTS_ENV, Path(__file__).resolve().parents[2] / "checkpoints"))
 
 
 def presenter_password() -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 import streamlit as st
 
@@ -12,10 +13,20 @@ from gan_app.data import DATASETS
 from gan_app.images import gif_bytes
 from gan_app.trainer import Settings, Snapshot, Trainer
 from gan_app.ui import charts
-from gan_app.ui.common import can_control, get_trainer, presenter_sidebar, run_control, show_notice
+from gan_app.ui.common import (
+    LIVE_RUN,
+    NOTICE_KEY,
+    can_control,
+    checkpoints_root,
+    get_trainer,
+    presenter_sidebar,
+    run_control,
+    show_notice,
+)
 
 STATE_LABELS = {"idle": "idle", "running": "running", "paused": "paused", "stopped": "stopped", "error": "error"}
 RUN_FIELDS = ("preset", "dataset", "batch_size", "seed", "noise")  # need Reset
+EXPORT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _live_change(trainer: Trainer, field: str) -> None:
@@ -45,6 +56,18 @@ def _reset(trainer: Trainer) -> None:
             s.pop(key, None)
 
 
+def _save(trainer: Trainer) -> None:
+    run_control(st.session_state, trainer.save_checkpoint)
+
+
+def _export(trainer: Trainer) -> None:
+    name = st.session_state.get("export_name", "").strip()
+    if not EXPORT_NAME.fullmatch(name) or name == LIVE_RUN:
+        st.session_state[NOTICE_KEY] = ("error", "Export names use letters, digits, '-' and '_' (and not 'live').")
+        return
+    run_control(st.session_state, lambda: trainer.export(checkpoints_root() / name))
+
+
 def _defaults(snap: Snapshot) -> None:
     """Initialise this session's widgets from the shared run's settings."""
     cfg = snap.settings
@@ -60,6 +83,7 @@ def _defaults(snap: Snapshot) -> None:
         "live_d_lr": preset.d_lr,
         "live_g_lr": preset.g_lr,
         "live_sample_interval": cfg.sample_interval,
+        "export_name": f"{cfg.dataset}-{cfg.preset}-export",
         "refresh_s": 1.0,
         "chart_refresh_s": 5.0,
         "smoothing": 0.6,
@@ -95,6 +119,14 @@ def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
         st.number_input("Seed", 0, 2**31 - 1, key="run_seed", disabled=locked)
         st.selectbox("Noise prior of z", NOISES, key="run_noise", disabled=locked)
         st.button("Apply settings and Reset", on_click=_reset, args=(trainer,), disabled=locked)
+
+        st.subheader("Keep this run")
+        st.caption(f"The run is saved every {snap.settings.checkpoint_every:,} steps and resumed when the server "
+                   "restarts." + (f" Last checkpoint: step {snap.checkpoint_step:,}." if snap.checkpoint_step >= 0 else ""))
+        st.button("Save checkpoint now", on_click=_save, args=(trainer,), disabled=locked)
+        st.text_input("Export name", key="export_name", disabled=locked,
+                      help="generator.keras + meta.json go to checkpoints/<name>/, for the Models page and the latent lab")
+        st.button("Export generator", on_click=_export, args=(trainer,), disabled=locked)
 
         st.subheader("This page")
         st.slider("Refresh status and grid every (s)", 0.5, 5.0, key="refresh_s", step=0.5)
@@ -173,6 +205,28 @@ def grid_panel(snap: Snapshot) -> None:
                           disabled=len(frames) < 2, width="stretch")
 
 
+def quality_histogram(snap: Snapshot) -> None:
+    if snap.quality_note:
+        st.info(f"Sample quality is not available for this dataset: {snap.quality_note}.")
+    elif snap.histogram:
+        st.plotly_chart(charts.histogram_figure(snap.histogram), key="histogram_chart")
+
+
+def fid_chart(snap: Snapshot) -> None:
+    if len(snap.quality_steps) and not snap.quality_note:
+        fid, score, covered = snap.quality[-1]
+        st.plotly_chart(charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()), key="fid_chart")
+        st.caption(f"Latest: FID {fid:.1f}, classifier score {score:.2f} (real digits about 10), "
+                   f"{int(covered)} of 10 digits covered. Measuring costs {snap.quality_cost:.1%} of training time.")
+
+
+@st.cache_data(show_spinner=False)
+def real_floor() -> float | None:
+    from gan_app.classifier import classifier_info
+
+    return classifier_info().get("real_floor_fid")
+
+
 def charts_panel() -> None:
     snap = get_trainer().snapshot()
     if len(snap.history_steps) == 0:
@@ -184,6 +238,7 @@ def charts_panel() -> None:
     st.plotly_chart(charts.loss_figure(snap.history_steps, losses, smoothing), key="loss_chart")
     st.plotly_chart(charts.d_output_figure(snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing),
                     key="d_chart")
+    fid_chart(snap)
 
 
 def live_view() -> None:
@@ -193,6 +248,7 @@ def live_view() -> None:
     controls(trainer, snap)
     status_row(snap)
     grid_panel(snap)
+    quality_histogram(snap)
 
 
 def render() -> None:

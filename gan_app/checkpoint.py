@@ -1,0 +1,248 @@
+"""Full training state on disk, and self-describing generator exports.
+
+A run directory keeps its training state in `<run>/state/`: tf.train.CheckpointManager files
+(G, D, both optimizers, the step counter and the noise/batch RNG), plus, for each kept
+checkpoint, `history-<step>.npz` (the metrics so far) and `settings-<step>.json`. Those two are
+written atomically *before* the TF checkpoint, and TF updates its `checkpoint` index last and
+atomically, so a process killed mid-save leaves the previous checkpoint as the latest.
+
+An export is `generator.keras` + `meta.json`; `load_export` checks both and refuses anything
+else with one clear message (unsafe Lambda layers included: safe_mode=True).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan_app.errors import GanAppError
+from gan_app.files import atomic_write_bytes, atomic_write_json
+
+STATE_DIR = "state"
+MAX_UPLOAD_MB = 20  # the dashboard refuses bigger uploads
+META_REQUIRED = {"latent_dim": int, "noise": str, "output_min": (int, float), "output_max": (int, float)}
+
+
+class CheckpointError(GanAppError):
+    """A checkpoint or export that cannot be used; the current run is untouched."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    step: int
+    history: dict[str, np.ndarray]
+    settings: dict[str, Any]
+
+
+class RunState:
+    """Save and restore a FusedStep's full state under `run_dir/state/`, keeping the last K."""
+
+    def __init__(self, run_dir: Path, step_obj: Any, max_to_keep: int = 3) -> None:
+        import tensorflow as tf
+
+        self.dir = Path(run_dir) / STATE_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.ckpt = tf.train.Checkpoint(
+            generator=step_obj.generator,
+            discriminator=step_obj.discriminator,
+            g_optimizer=step_obj.g_optimizer,
+            d_optimizer=step_obj.d_optimizer,
+            rng=step_obj.rng,
+            step=self._step_var,
+        )
+        self.manager = tf.train.CheckpointManager(self.ckpt, str(self.dir), max_to_keep=max_to_keep,
+                                                  step_counter=self._step_var)
+
+    def save(self, step: int, history: dict[str, np.ndarray], settings: dict[str, Any]) -> Path:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **history)
+        atomic_write_bytes(self.dir / f"history-{step}.npz", buf.getvalue())
+        atomic_write_json(self.dir / f"settings-{step}.json", {"step": step, "settings": settings})
+        self._step_var.assign(step)
+        path = Path(self.manager.save(checkpoint_number=step))
+        self._prune_sidecars()
+        return path
+
+    def _prune_sidecars(self) -> None:
+        kept = {_number(p) for p in self.manager.checkpoints}
+        for side in list(self.dir.glob("history-*.npz")) + list(self.dir.glob("settings-*.json")):
+            n = int(side.stem.split("-")[1])
+            if n not in kept and n < max(kept, default=0):
+                side.unlink(missing_ok=True)
+
+    def restore(self) -> Restored | None:
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return None
+        step = _number(latest)
+        try:
+            self.ckpt.restore(latest).assert_existing_objects_matched()
+            with np.load(self.dir / f"history-{step}.npz", allow_pickle=False) as f:
+                history = {k: f[k] for k in f.files}
+            settings = json.loads((self.dir / f"settings-{step}.json").read_text())["settings"]
+        except (OSError, ValueError, KeyError, AssertionError) as exc:
+            raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} cannot be restored: {_short(exc)}") from None
+        except Exception as exc:  # TF's errors for a checkpoint of another architecture or a damaged file
+            raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} does not fit this model: {_short(exc)}") from None
+        return Restored(step, history, settings)
+
+
+def _number(path: str | Path) -> int:
+    return int(str(path).rsplit("-", 1)[1])
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / STATE_DIR / "checkpoint").is_file()
+
+
+# ---- exports: generator.keras + meta.json ----------------------------------------------------
+
+def read_meta(meta_path: Path) -> dict[str, Any]:
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path.name} is missing beside the generator: an export is generator.keras + meta.json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"{meta_path.name} is not valid JSON") from None
+    return check_meta(meta, meta_path.name)
+
+
+def check_meta(meta: Any, source: str = "meta.json") -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{source} must hold a JSON object")
+    for key, kind in META_REQUIRED.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{source} lacks a valid {key!r} (needs: {', '.join(META_REQUIRED)})")
+    if meta["noise"] not in ("normal", "uniform"):
+        raise CheckpointError(f"{source}: noise must be 'normal' or 'uniform', not {meta['noise']!r}")
+    return meta
+
+
+def load_generator_file(path: Path, meta: dict[str, Any]):
+    """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images."""
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path.name} is not a Keras model file (.keras files are zip archives); it may be truncated")
+    try:
+        model = keras.models.load_model(path, safe_mode=True, compile=False)
+    except ValueError as exc:
+        if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
+            raise CheckpointError(f"{path.name} contains a Lambda layer (arbitrary code): refused for safety") from None
+        raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
+    shape_in, shape_out = tuple(model.input_shape), tuple(model.output_shape)
+    if shape_in != (None, meta["latent_dim"]) or shape_out[1:] not in ((28, 28, 1), (28, 28)):
+        raise CheckpointError(
+            f"{path.name} maps {shape_in} to {shape_out}; meta.json describes a generator from "
+            f"(None, {meta['latent_dim']}) to 28x28 images"
+        )
+    return model
+
+
+def load_export(directory: Path):
+    """(generator, meta) from an export directory; CheckpointError with one line otherwise."""
+    directory = Path(directory)
+    gen_path = directory / "generator.keras"
+    if not gen_path.is_file():
+        raise CheckpointError(f"no generator.keras in {directory}")
+    meta = read_meta(directory / "meta.json")
+    return load_generator_file(gen_path, meta), meta
+
+
+def saved_settings(run_dir: Path) -> dict[str, Any]:
+    """The settings stored with the latest checkpoint of `run_dir`, read before building a model."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(Path(run_dir) / STATE_DIR))
+    if latest is None:
+        raise CheckpointError(f"no checkpoint in {run_dir}")
+    path = Path(run_dir) / STATE_DIR / f"settings-{_number(latest)}.json"
+    try:
+        return json.loads(path.read_text())["settings"]
+    except (OSError, ValueError, KeyError):
+        raise CheckpointError(f"{path.name} is missing or damaged; the checkpoint cannot be resumed") from None
+
+
+def discard_state(run_dir: Path) -> None:
+    """Remove a run's training state (the dashboard's Reset)."""
+    state = Path(run_dir) / STATE_DIR
+    if state.is_dir():
+        for f in state.iterdir():
+            if f.is_file():
+                f.unlink()
+
+
+@dataclass
+class Export:
+    """A loaded generator with its meta.json: what the Models page and the latent lab draw from."""
+
+    generator: Any
+    meta: dict[str, Any]
+    name: str
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.meta["latent_dim"])
+
+    def noise(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        if self.meta["noise"] == "uniform":
+            return rng.uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
+        return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def images01(self, z: np.ndarray) -> np.ndarray:
+        from gan_app.data import to_unit_range
+        from gan_app.step import generate
+
+        return to_unit_range(generate(self.generator, z), self.meta["output_min"], self.meta["output_max"])
+
+
+def open_export(directory: Path, name: str | None = None) -> Export:
+    generator, meta = load_export(directory)
+    return Export(generator, meta, name or Path(directory).name)
+
+
+def open_upload(generator_bytes: bytes, meta_bytes: bytes, name: str) -> Export:
+    """An uploaded pair of files, checked like one on disk; nothing is kept on disk."""
+    import tempfile
+
+    for label, data in (("generator.keras", generator_bytes), ("meta.json", meta_bytes)):
+        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+            raise CheckpointError(f"{label} is larger than the {MAX_UPLOAD_MB} MB upload limit")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "generator.keras").write_bytes(generator_bytes)
+        (Path(tmp) / "meta.json").write_bytes(meta_bytes)
+        return open_export(Path(tmp), name)
+
+
+def list_exports(root: Path) -> list[Path]:
+    """Directories under `root` that look like exports (generator.keras + meta.json)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "generator.keras").is_file() and (p / "meta.json").is_file())
+
+
+def write_export(directory: Path, generator: Any, meta: dict[str, Any]) -> None:
+    """generator.keras + meta.json; meta.json goes last, so a half-written export never looks whole."""
+    from gan_app.files import save_model_atomic
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meta.json").unlink(missing_ok=True)
+    save_model_atomic(generator, directory / "generator.keras")
+    atomic_write_json(directory / "meta.json", check_meta(meta))

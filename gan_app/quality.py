@@ -1,0 +1,130 @@
+"""Sample quality a teacher can read: classifier FID, classifier score, and digit coverage.
+
+All three use the shipped reference classifier (gan_app.classifier). FID is the Frechet
+distance between the classifier's penultimate-layer features of generated images and of the
+1,000 held-out real digits; the matrix square root is done with numpy's eigh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+COVERAGE_SHARE = 0.02  # a digit counts as covered when at least 2% of samples are classified as it
+
+
+@dataclass(frozen=True)
+class Quality:
+    fid: float
+    score: float  # classifier score (Inception-score analogue): 1 (one class) .. 10 (all, confidently)
+    covered: int  # digits with a share >= COVERAGE_SHARE
+    histogram: tuple[float, ...]  # share of samples per predicted digit 0..9
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["histogram"] = list(self.histogram)
+        return d
+
+
+def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), with Tr((S1 S2)^1/2) = Tr((A S2 A)^1/2), A = S1^1/2."""
+    a = _sqrtm_psd(s1)
+    middle = a @ s2 @ a
+    tr_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum())
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(features, np.float64)
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def classifier_score(probs: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): about 9.8 on real digits, 1 for a single repeated digit."""
+    p = np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)
+    marginal = p.mean(axis=0, keepdims=True)
+    return float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1))))
+
+
+def class_histogram(probs: np.ndarray) -> np.ndarray:
+    return np.bincount(np.argmax(probs, axis=1), minlength=10) / len(probs)
+
+
+def coverage(histogram: np.ndarray) -> int:
+    return int(np.sum(np.asarray(histogram) >= COVERAGE_SHARE))
+
+
+class QualityMeter:
+    """Measures generated images against the held-out real digits, with the real statistics
+    computed once. Images are float in [0, 1], (N, 28, 28, 1)."""
+
+    def __init__(self, classifier=None) -> None:
+        import keras
+
+        from gan_app.classifier import FEATURES_LAYER, load_classifier, split
+        from gan_app.data import load_dataset
+
+        self.classifier = classifier or load_classifier()
+        self._both = keras.Model(
+            self.classifier.inputs[0], [self.classifier.get_layer(FEATURES_LAYER).output, self.classifier.outputs[0]]
+        )
+        ds = load_dataset("mnist5k")
+        train_idx, held_idx = split(ds)
+        self.real_images = ds.x[held_idx]
+        self.real_labels = ds.y[held_idx]
+        self._train_images = ds.x[train_idx]
+        feats, _ = self.features_and_probs(self.real_images)
+        self.real_mu, self.real_sigma = feature_stats(feats)
+
+    def features_and_probs(self, images01: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+        feats, probs = [], []
+        for i in range(0, len(images01), batch):
+            f, p = self._both(np.asarray(images01[i : i + batch], np.float32), training=False)
+            feats.append(np.asarray(f))
+            probs.append(np.asarray(p))
+        return np.concatenate(feats), np.concatenate(probs)
+
+    def measure(self, images01: np.ndarray) -> Quality:
+        feats, probs = self.features_and_probs(images01)
+        hist = class_histogram(probs)
+        fid = frechet_distance(*feature_stats(feats), self.real_mu, self.real_sigma)
+        return Quality(fid=round(fid, 3), score=round(classifier_score(probs), 3), covered=coverage(hist),
+                       histogram=tuple(round(float(h), 4) for h in hist))
+
+    def real_floor(self) -> Quality:
+        """The 4,000 training-split digits measured like generated ones: the best FID to expect."""
+        return self.measure(self._train_images)
+
+    def accuracy(self) -> float:
+        _, probs = self.features_and_probs(self.real_images)
+        return float(np.mean(np.argmax(probs, axis=1) == self.real_labels))
+
+
+class QualityLog:
+    """Quality measured along a run: (step, fid, score, covered) rows and the latest histogram."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.rows: list[tuple[float, float, int]] = []
+        self.histogram: tuple[float, ...] = ()
+        self.seconds = 0.0  # time spent measuring
+
+    def add(self, step: int, q: Quality, seconds: float) -> None:
+        self.steps.append(step)
+        self.rows.append((q.fid, q.score, q.covered))
+        self.histogram = q.histogram
+        self.seconds += seconds
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.steps, dtype=float), np.array(self.rows, dtype=float).reshape(-1, 3)
+
+    def load(self, steps: np.ndarray, rows: np.ndarray, histogram: np.ndarray) -> None:
+        self.steps = [int(s) for s in steps]
+        self.rows = [tuple(r) for r in rows.reshape(-1, 3)]
+        self.histogram = tuple(float(h) for h in histogram)
