@@ -73,6 +73,11 @@ def fixed_noise(preset: Preset, seed: int, n: int = 25) -> np.ndarray:
     return sample_noise(np.random.default_rng([seed, 25]), n, preset)
 
 
+def quality_noise(preset: Preset, seed: int, n: int) -> np.ndarray:
+    """The fixed latents a run's quality is measured on, so a recorded FID can be reproduced."""
+    return sample_noise(np.random.default_rng([seed, 7]), n, preset)
+
+
 def run_meta(spec: RunSpec, steps_done: int) -> dict:
     p = spec.preset
     return {
@@ -163,7 +168,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
 
         meter = QualityMeter()
     z_fixed = fixed_noise(p, spec.seed)
-    z_quality = sample_noise(np.random.default_rng([spec.seed, 7]), spec.quality_samples, p)
+    z_quality = quality_noise(p, spec.seed, spec.quality_samples)
     files = _Outputs(out, resume_from=i)
     last_quality = None
     t0 = time.perf_counter()
@@ -192,9 +197,9 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
                 atomic_write_bytes(out / "samples" / f"step_{last:06d}.png", grid_png(images))
                 with files.tb.as_default():
                     tf.summary.image("samples", images[:25], step=last, max_outputs=25)
-            if meter is not None and (i % spec.quality_every == 0 or i == spec.steps):
+            if meter is not None and (_crossed(i, n, spec.quality_every) or i == spec.steps):
                 last_quality = _measure(meter, step, z_quality, p, i, files)
-            if state is not None and spec.checkpoint_every and (i % spec.checkpoint_every == 0 or i == spec.steps):
+            if state is not None and spec.checkpoint_every and (_crossed(i, n, spec.checkpoint_every) or i == spec.steps):
                 files.metrics[0].flush()
                 files.quality[0].flush()
                 state.save(i, {"step": np.array([i])}, run_meta(spec, i))
@@ -205,10 +210,16 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
     save_model_atomic(step.generator, out / "generator.keras")
     meta = run_meta(spec, spec.steps)
     meta["quality"] = last_quality.as_dict() if last_quality else None
+    meta["quality_samples"] = spec.quality_samples  # drawn by quality_noise(preset, seed, n)
     if meter is None:
         meta["quality_note"] = QUALITY_NOT_AVAILABLE if spec.quality_every else "not measured (--quality-every 0)"
     atomic_write_json(out / "meta.json", meta)
     return out
+
+
+def _crossed(i: int, n: int, every: int) -> bool:
+    """Did the last n steps, ending at step count i, pass a multiple of `every`?"""
+    return i // every > (i - n) // every
 
 
 def _measure(meter: Any, step: Any, z: np.ndarray, p: Preset, i: int, files: _Outputs):

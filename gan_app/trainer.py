@@ -23,6 +23,7 @@ from gan_app.errors import GanAppError, UsageError
 from gan_app.checkpoint import discard_state, has_checkpoint
 from gan_app.history import GridSnapshots, MetricHistory
 from gan_app.quality import QualityLog
+from gan_app.train import _crossed
 from gan_app.trainer_types import CHUNK_SECONDS, LIVE_FIELDS, METRICS, Settings, Snapshot
 
 __all__ = ["Settings", "Snapshot", "Trainer"]
@@ -241,8 +242,7 @@ class Trainer:
         from gan_app.bench import device_name
         from gan_app.data import load_dataset, scale_to_range
         from gan_app.step import FusedStep
-        from gan_app.step import sample_noise
-        from gan_app.train import QUALITY_NOT_AVAILABLE, fixed_noise
+        from gan_app.train import QUALITY_NOT_AVAILABLE, fixed_noise, quality_noise
 
         preset = self._settings.preset_obj()
         dataset = load_dataset(self._settings.dataset)
@@ -252,7 +252,7 @@ class Trainer:
         build = self._build_step or FusedStep
         self._step_obj = build(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
         self._z_fixed = fixed_noise(preset, self._settings.seed)
-        self._z_quality = sample_noise(np.random.default_rng([self._settings.seed, 7]), self._settings.quality_samples, preset)
+        self._z_quality = quality_noise(preset, self._settings.seed, self._settings.quality_samples)
         self._quality_note = "" if dataset.is_digits else QUALITY_NOT_AVAILABLE
         if self._meter is None and not self._quality_note and self._settings.quality_every:
             from gan_app.quality import QualityMeter
@@ -293,12 +293,12 @@ class Trainer:
         if self._status == "running":
             self._maybe_measure(len(rows))
             every = self._settings.checkpoint_every
-            if every and self._run_state is not None and self._step // every > (self._step - len(rows)) // every:
+            if every and self._run_state is not None and _crossed(self._step, len(rows), every):
                 self._save(explicit=False)
 
     def _maybe_measure(self, n_new: int) -> None:
         every = self._settings.quality_every
-        if not every or self._quality_note or self._step // every == (self._step - n_new) // every:
+        if not every or self._quality_note or not _crossed(self._step, n_new, every):
             return
         from gan_app.data import to_unit_range
 

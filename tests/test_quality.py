@@ -50,3 +50,22 @@ def test_score_and_coverage_on_probabilities():
     uniform_confident = np.eye(10)[np.arange(1000) % 10]
     assert classifier_score(uniform_confident) == pytest.approx(10.0, rel=1e-3)
     assert coverage(np.r_[np.full(9, 0.11), 0.01]) == 9
+
+
+def test_the_shipped_export_reproduces_its_recorded_quality(meter):
+    import json
+    from pathlib import Path
+
+    from gan_app.checkpoint import open_export
+    from gan_app.config import get_preset
+    from gan_app.train import quality_noise
+
+    shipped = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist5k-fast"
+    export = open_export(shipped)
+    meta = json.loads((shipped / "meta.json").read_text())
+    assert (shipped / "generator.keras").stat().st_size <= 10 * 1024 * 1024
+    assert meta["command"].startswith("python -m gan_app train --preset fast")
+    z = quality_noise(get_preset(meta["preset"]), meta["seed"], meta.get("quality_samples", 1000))
+    q = meter.measure(export.images01(z))
+    assert q.fid == pytest.approx(meta["quality"]["fid"], abs=1.0)
+    assert q.covered == meta["quality"]["covered"] == 10

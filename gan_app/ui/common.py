@@ -29,8 +29,12 @@ def get_trainer() -> Trainer:
     return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)), checkpoint_dir=checkpoints_root() / LIVE_RUN)
 
 
+REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+SHIPPED_EXPORT = REPO_CHECKPOINTS / "mnist5k-fast"  # the pretrained model in the box
+
+
 def checkpoints_root() -> Path:
-    return Path(os.environ.get(CHECKPOINTS_ENV, Path(__file__).resolve().parents[2] / "checkpoints"))
+    return Path(os.environ.get(CHECKPOINTS_ENV, REPO_CHECKPOINTS))
 
 
 def presenter_password() -> str | None:

@@ -11,8 +11,8 @@ from gan_app import latent
 from gan_app.images import gif_bytes, grid_png, image_png, strip_png, tile
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.train import fixed_noise
-from gan_app.ui.common import get_trainer
-from gan_app.ui.models_page import MODEL_KEY
+from gan_app.ui.common import SHIPPED_EXPORT, get_trainer
+from gan_app.ui.models_page import MODEL_KEY, open_from_disk
 
 SIGMAS = (-3, -2, -1, 0, 1, 2, 3)
 N_DIRECTIONS = 5
@@ -57,12 +57,17 @@ def png(model: LabGenerator, z: np.ndarray, kind: str = "strip") -> bytes:
 
 def choose_generator() -> tuple[LabGenerator | None, bool]:
     """(generator, is_live). The live one is a weights snapshot labelled with its step."""
+    if "lab_source" not in st.session_state:  # before any training, start on the shipped model
+        st.session_state["lab_source"] = "Live run" if get_trainer().snapshot().step else "Opened model"
     source = st.radio("Generator", ["Live run", "Opened model"], horizontal=True, key="lab_source")
     if source == "Opened model":
+        if st.session_state.get(MODEL_KEY) is None and SHIPPED_EXPORT.is_dir():
+            open_from_disk(SHIPPED_EXPORT)
         export = st.session_state.get(MODEL_KEY)
         if export is None:
-            st.info("Open a model on the **Models** page first (the shipped `mnist5k-fast` is there).")
+            st.info("Open a model on the **Models** page first.")
             return None, False
+        st.caption(f"Using {export.name} ({export.meta.get('steps', '?'):,} steps). Open another on the Models page.")
         return _export_generator(f"{export.name}:{id(export)}", export), False
     trainer = get_trainer()
     snap = trainer.snapshot()
@@ -152,8 +157,10 @@ def between_points(model: LabGenerator, z: np.ndarray) -> None:
     method = cols[2].radio("Path", ["slerp", "lerp"], key="lab_method", horizontal=True)
     steps = cols[3].slider("Steps", 3, 16, 10, key="lab_steps")
     b, c = model.noise(1, int(seed_b))[0], model.noise(1, int(seed_c))[0]
-    path = latent.interpolate([z, b], steps, method)
-    st.image(png(model, path), caption=f"{method} from the explorer's point (A) to B", width="stretch")
+    via_c = st.checkbox("Continue on to C", key="lab_via_c")
+    path = latent.interpolate([z, b, c] if via_c else [z, b], steps, method)
+    st.image(png(model, path), caption=f"{method} from the explorer's point (A) to B" + (" to C" if via_c else ""),
+             width="stretch")
     typical = model.sigma * np.sqrt(model.latent_dim)
     st.plotly_chart(norm_figure({"lerp": latent.interpolate([z, b], steps, "lerp"),
                                  "slerp": latent.interpolate([z, b], steps, "slerp")}, typical), key="lab_norms")

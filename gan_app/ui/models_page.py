@@ -6,7 +6,7 @@ import streamlit as st
 
 from gan_app.checkpoint import MAX_UPLOAD_MB, CheckpointError, Export, list_exports, open_export, open_upload
 from gan_app.images import grid_png
-from gan_app.ui.common import checkpoints_root
+from gan_app.ui.common import SHIPPED_EXPORT, checkpoints_root
 
 MODEL_KEY = "opened_model"  # session_state: the Export this session explores
 
@@ -18,17 +18,19 @@ def _cached_export(path: str, mtime: float) -> Export:
     return open_export(Path(path))
 
 
-def open_from_disk(path) -> None:
+def open_from_disk(path) -> bool:
     try:
         st.session_state[MODEL_KEY] = _cached_export(str(path), (path / "generator.keras").stat().st_mtime)
-    except CheckpointError as exc:
+        return True
+    except (CheckpointError, OSError) as exc:
         st.error(f"Could not open {path.name}: {exc}")
+        return False
 
 
 def render() -> None:
     st.title("Models: open a trained generator")
     st.caption("Opening a model never touches the live training run. The latent lab explores the model opened here.")
-    exports = list_exports(checkpoints_root())
+    exports = sorted(set(list_exports(checkpoints_root()) + list_exports(SHIPPED_EXPORT.parent)))
     left, right = st.columns(2)
     with left:
         st.subheader("Saved on this server")
