@@ -83,28 +83,35 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     assert meta["steps"] == 50 and meta["batch_size"] == 16
 
 
+def _latest_number(state: Path) -> int:
+    index = state / "checkpoint"
+    if not index.is_file():
+        return -1
+    first = index.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-N"
+    return int(first.rsplit("-", 1)[1].strip('"'))
+
+
 def test_a_process_killed_mid_save_leaves_the_previous_checkpoint_loadable(tmp_path, fast_images):
     """Kill a real training process (SIGKILL) while it checkpoints every step, several times."""
     env = dict(os.environ, GAN_APP_OFFLINE="1")
-    run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "gan_app", "train", "--preset", "roatienza", "--batch-size", "8", "--steps", "100000",
-           "--saving-interval", "100000", "--checkpoint-every", "1", "--quality-every", "0", "--out", str(run)]
-    kills = 0
-    for delay in (0.05, 0.21, 0.37):
-        proc = subprocess.Popen(cmd if kills == 0 else cmd[:3] + ["--resume", str(run), "--steps", "100000",
-                                "--saving-interval", "100000", "--checkpoint-every", "1", "--quality-every", "0"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, state = tmp_path / "run", tmp_path / "run" / "state"
+    every_step = ["--steps", "100000", "--saving-interval", "100000", "--checkpoint-every", "1", "--quality-every", "0"]
+    first = [sys.executable, "-m", "gan_app", "train", "--preset", "roatienza", "--batch-size", "8", "--out", str(run)]
+    resume = [sys.executable, "-m", "gan_app", "train", "--resume", str(run)]
+    for round_, delay in enumerate((0.05, 0.2, 0.35)):
+        before = _latest_number(state)
+        proc = subprocess.Popen((first if round_ == 0 else resume) + every_step, cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        state = run / "state"
-        start = len(list(state.glob("*.index"))) if state.exists() else 0
-        while time.monotonic() < deadline and not (state.exists() and len(list(state.glob("ckpt-*.index"))) > start):
+        while _latest_number(state) <= before and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert _latest_number(state) > before, "the training process never checkpointed"
         time.sleep(delay)  # saves of a 6.7M-parameter model take a while: land inside one
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
-        restored = RunState(run, FusedStep(get_preset("roatienza").replace(batch_size=8), fast_images[:64], 0)).restore()
-        assert restored is not None and restored.step >= 1
+        model = FusedStep(get_preset("roatienza").replace(batch_size=8), fast_images[:64], 0)
+        restored = RunState(run, model).restore()
+        assert restored is not None and restored.step >= _latest_number(state) >= 1
     assert not (run / "meta.json").exists()  # a killed run never looks finished
 
 
