@@ -20,6 +20,7 @@ class GeneratorWeights:
     preset: str
     step: int
     version: int  # the trainer's weights_version when copied
+    run_id: int  # versions restart at each Reset: together they name the weights
     weights: tuple[np.ndarray, ...]
     noise: str
     output_min: float
@@ -51,7 +52,7 @@ class LabGenerator:
         generator.set_weights(list(w.weights))
         meta = {"latent_dim": preset.latent_dim, "noise": w.noise, "output_min": w.output_min,
                 "output_max": w.output_max, "preset": w.preset, "steps": w.step}
-        return cls(generator, meta, f"live run, step {w.step:,}", version=f"live:{w.version}")
+        return cls(generator, meta, f"live run, step {w.step:,}", version=f"live:{w.run_id}:{w.version}")
 
     # ---- sampling -----------------------------------------------------------------------
     @property

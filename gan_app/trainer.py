@@ -213,8 +213,8 @@ class Trainer:
 
             p = self._step_obj.preset
             self._generator_weights = GeneratorWeights(
-                p.name, self._step, self._weights_version, tuple(w.copy() for w in self._step_obj.generator.get_weights()),
-                p.noise, p.output_min, p.output_max)
+                p.name, self._step, self._weights_version, self._run_id,
+                tuple(w.copy() for w in self._step_obj.generator.get_weights()), p.noise, p.output_min, p.output_max)
         elif command == "restore":
             self._restore()
         elif command == "save":

@@ -19,7 +19,7 @@ N_DIRECTIONS = 5
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the generator...")
-def _live_generator(version: int, _weights) -> LabGenerator:
+def _live_generator(key: str, _weights) -> LabGenerator:
     return LabGenerator.from_live(_weights)
 
 
@@ -76,7 +76,8 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
         return None, True
     weights = snap.generator_weights
     auto = st.number_input("Refresh from the live run every N steps (0: only on request)", 0, 100_000, 500, key="lab_auto")
-    stale = weights is None or weights.version > snap.weights_version or (auto and snap.step - weights.step >= auto)
+    stale = (weights is None or weights.run_id != snap.run_id or weights.version > snap.weights_version
+             or (auto and snap.step - weights.step >= auto))
     if st.button("Refresh from the live run", key="lab_refresh") or stale:
         trainer.request_generator()
         trainer.wait_idle(timeout=10)
@@ -84,7 +85,7 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
     if weights is None:
         return None, True
     st.caption(f"Using the live generator's weights at step {weights.step:,} (the run keeps training).")
-    return _live_generator(weights.version, weights), True
+    return _live_generator(f"{weights.run_id}:{weights.version}", weights), True
 
 
 def base_latent(model: LabGenerator, is_live: bool) -> np.ndarray:
