@@ -208,3 +208,9 @@ def test_models_page_opens_an_export_and_reports_a_broken_one(monkeypatch, tmp_p
     at.button(key="open_export").click().run()
     assert not at.exception and "Opened: mnist5k-fast" in [s.value for s in at.subheader][-1]
     assert next(m for m in at.metric if m.label == "Digits covered").value == "10 of 10"
+
+
+def test_fid_chart_keeps_its_log_axis_to_the_data():
+    fig = charts.fid_figure(np.array([250.0, 500.0]), np.array([300.0, 120.0]), floor=9.1)
+    assert fig.layout.yaxis.type == "log" and not fig.layout.annotations
+    assert [t.name for t in fig.data] == ["FID", "real digits 9.1"]

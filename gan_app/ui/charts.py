@@ -71,8 +71,10 @@ def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -
     """Classifier FID against step (lower is better), with the real-vs-real floor if known."""
     fig = _lines(_figure("Sample quality: classifier FID (lower is better)", "FID"), steps, {"FID": fid}, 0.0)
     fig.data[0].mode = "lines+markers"
-    if floor is not None:
-        fig.add_hline(y=floor, line_dash="dot", line_color="green", annotation_text=f"real digits {floor:.1f}")
+    if floor is not None and len(steps):
+        # a trace, not add_hline's annotation: plotly places annotations on log axes in log10 units
+        fig.add_trace(go.Scatter(x=[steps[0], steps[-1]], y=[floor, floor], mode="lines", name=f"real digits {floor:.1f}",
+                                 line=dict(dash="dot", color="green")))
     fig.update_yaxes(type="log")
     return fig
 
