@@ -38,9 +38,9 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def grid_png(images01: np.ndarray, scale: int = 4) -> bytes:
-    """The 5x5 sample grid (gan_mnist_%d.png of the tutorial) as PNG bytes."""
-    return png_bytes(tile(images01, GRID_SIDE, GRID_SIDE, scale))
+def grid_png(images01: np.ndarray, scale: int = 4, side: int = GRID_SIDE) -> bytes:
+    """The 5x5 sample grid (gan_mnist_%d.png of the tutorial) as PNG bytes; other sides too."""
+    return png_bytes(tile(images01, side, side, scale))
 
 
 def strip_png(images01: np.ndarray, scale: int = 3) -> bytes:

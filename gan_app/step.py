@@ -10,7 +10,7 @@ model's trainable weights when its train function is first traced, so D.trainabl
 at D's first train_on_batch and False at gan's first (REFERENCE.md). It is the baseline the
 benchmark compares against.
 
-Both return per-iteration metrics as rows of METRICS.
+Both return per-iteration metrics as rows of gan_app.config.METRICS.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from gan_app.config import METRICS, Preset
+from gan_app.config import Preset
 from gan_app.models import build_discriminator, build_generator
 
 _EPS = 1e-7  # the clipping Keras' binary cross-entropy applies to probabilities

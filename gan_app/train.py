@@ -23,12 +23,12 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from gan_app.config import Preset, get_preset
+from gan_app.config import METRICS, Preset, get_preset
 from gan_app.data import Dataset, load_dataset, scale_to_range, to_unit_range
 from gan_app.errors import GanAppError, UsageError
 from gan_app.files import atomic_write_bytes, atomic_write_json, ensure_writable_dir, save_model_atomic
 from gan_app.images import grid_png
-from gan_app.step import METRICS, make_step, sample_noise
+from gan_app.step import make_step, sample_noise
 
 CSV_HEADER = ("step", "seconds") + METRICS
 QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10))

@@ -1,7 +1,7 @@
 """Latent-space maths, the lab's generator wrapper, and the latent lab page."""
 
 import io
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.step import FusedStep
 from gan_app.train import fixed_noise
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "mnist5k-fast"
 
 

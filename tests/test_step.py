@@ -4,7 +4,8 @@ import pytest
 from conftest import weights_of
 from gan_app.config import get_preset
 from gan_app.data import scale_to_range
-from gan_app.step import METRICS, ClassicStep, FusedStep
+from gan_app.config import METRICS
+from gan_app.step import ClassicStep, FusedStep
 
 
 @pytest.fixture(scope="module")

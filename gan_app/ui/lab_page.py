@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_app import latent
-from gan_app.images import gif_bytes, grid_png, image_png, strip_png, tile
+from gan_app.images import gif_bytes, grid_png, image_png, strip_png
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.train import fixed_noise
 from gan_app.ui.common import SHIPPED_EXPORT, get_trainer
@@ -41,14 +41,8 @@ def _png(version: str, z: bytes, kind: str, _model: LabGenerator) -> bytes:
     if kind == "single":
         return image_png(images[0], scale=10)
     if kind == "grid3":
-        return tile_png(images, 3)
+        return grid_png(images, side=3)
     return strip_png(images, scale=3)
-
-
-def tile_png(images: np.ndarray, side: int) -> bytes:
-    from gan_app.images import png_bytes
-
-    return png_bytes(tile(images, side, side, scale=4))
 
 
 def png(model: LabGenerator, z: np.ndarray, kind: str = "strip") -> bytes:

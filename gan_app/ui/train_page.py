@@ -12,6 +12,7 @@ from gan_app.config import LOSSES, NOISES, PRESETS
 from gan_app.data import DATASETS
 from gan_app.images import gif_bytes
 from gan_app.trainer import Settings, Snapshot, Trainer
+from gan_app.trainer_types import STATES
 from gan_app.ui import charts
 from gan_app.ui.common import (
     LIVE_RUN,
@@ -24,8 +25,6 @@ from gan_app.ui.common import (
     show_notice,
 )
 
-STATE_LABELS = {"idle": "idle", "running": "running", "paused": "paused", "stopped": "stopped", "error": "error"}
-RUN_FIELDS = ("preset", "dataset", "batch_size", "seed", "noise")  # need Reset
 EXPORT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -142,7 +141,7 @@ CONTROLS = (
     ("Pause", "pause", ("running",)),
     ("Resume", "resume", ("paused",)),
     ("Stop", "stop", ("running", "paused")),
-    ("Reset", "reset", STATE_LABELS),
+    ("Reset", "reset", STATES),
     ("Step D", "step_d", ("idle", "paused", "stopped", "error")),
     ("Step G", "step_g", ("idle", "paused", "stopped", "error")),
     ("Step both", "step_both", ("idle", "paused", "stopped", "error")),
@@ -177,7 +176,7 @@ def status_row(snap: Snapshot) -> None:
     cols[1].metric("steps/s", f"{snap.steps_per_s:.1f}")
     cols[2].metric("images/s", f"{snap.images_per_s:,.0f}", help="generated images per second")
     cols[3].metric("Elapsed", str(dt.timedelta(seconds=int(snap.elapsed_s))), help="training time, pauses excluded")
-    cols[4].metric("State", STATE_LABELS[snap.status])
+    cols[4].metric("State", snap.status)
     cols[5].metric("Device", snap.device.split(" (")[0], help=snap.device)
     if snap.status == "error":
         st.error(f"Training stopped with an error: {snap.message}")
