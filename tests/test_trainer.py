@@ -152,3 +152,19 @@ def test_grid_snapshots_thin_out_when_full():
         g.add(step, b"png%d" % step)
     assert len(g.frames) <= 10 and g.frames[0][0] == 0
     assert [s for s, _ in g.frames] == sorted(s for s, _ in g.frames)
+
+
+def test_a_damaged_live_checkpoint_at_start_up_is_reported_not_fatal(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoint").write_text('model_checkpoint_path: "ckpt-5"\n')
+    (state / "ckpt-5.index").write_bytes(b"\x00garbage")
+    (state / "settings-5.json").write_text('{"step": 5, "settings": {"preset": "fast"}}')
+    t = Trainer(checkpoint_dir=tmp_path)
+    try:
+        wait_for(lambda: t.snapshot().status == "error")
+        assert "cannot be restored" in t.snapshot().message or "does not fit" in t.snapshot().message
+        t.start()  # a fresh run still trains
+        wait_for(lambda: t.snapshot().step > 0)
+    finally:
+        t.close()
