@@ -204,7 +204,8 @@ def grid_panel(snap: Snapshot) -> None:
                           disabled=len(frames) < 2, width="stretch")
 
 
-def quality_histogram(snap: Snapshot) -> None:
+def quality_histogram() -> None:
+    snap = get_trainer().snapshot()
     if snap.quality_note:
         st.info(f"Sample quality is not available for this dataset: {snap.quality_note}.")
     elif snap.histogram:
@@ -247,7 +248,6 @@ def live_view() -> None:
     controls(trainer, snap)
     status_row(snap)
     grid_panel(snap)
-    quality_histogram(snap)
 
 
 def render() -> None:
@@ -264,6 +264,7 @@ def render() -> None:
     left, right = st.columns([5, 6], gap="large")
     with left:
         st.fragment(run_every=st.session_state["refresh_s"])(live_view)()
+        st.fragment(run_every=st.session_state["chart_refresh_s"])(quality_histogram)()
     with right:
         # Curves have their own, slower refresh: redrawing plotly is the page's biggest cost.
         st.fragment(run_every=st.session_state["chart_refresh_s"])(charts_panel)()
