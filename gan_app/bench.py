@@ -3,23 +3,11 @@ never in tests."""
 
 from __future__ import annotations
 
-import os
 import time
 
 from gan_app.config import Preset
 from gan_app.data import DEFAULT_DATASET, load_dataset, scale_to_range
-from gan_app.step import ClassicStep, FusedStep, make_step
-
-
-def device_name() -> str:
-    """The GPU TensorFlow trains on, else the CPU with its core count."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return str(details.get("device_name", "GPU"))
-    return f"CPU ({os.cpu_count()} cores)"
+from gan_app.step import ClassicStep, FusedStep, device_name, make_step
 
 
 def steps_per_second(step: FusedStep | ClassicStep, steps: int, warmup: int, repeats: int = 3) -> float:

@@ -200,10 +200,9 @@ class Export:
         return int(self.meta["latent_dim"])
 
     def noise(self, n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        if self.meta["noise"] == "uniform":
-            return rng.uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
-        return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+        from gan_app.latent import sample_prior
+
+        return sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
 
     def images01(self, z: np.ndarray) -> np.ndarray:
         from gan_app.data import to_unit_range

@@ -69,10 +69,7 @@ class LabGenerator:
         return (-1.0, 1.0) if self.uniform else (-3.0, 3.0)
 
     def noise(self, n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        if self.uniform:
-            return rng.uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
-        return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+        return latent.sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
 
     def images01(self, z: np.ndarray) -> np.ndarray:
         out = np.asarray(self._render(np.asarray(z, np.float32).reshape(-1, self.latent_dim)))

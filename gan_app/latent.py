@@ -18,6 +18,13 @@ Labeller = Callable[[np.ndarray], np.ndarray]  # images in [0, 1] (N,28,28,1) ->
 Sampler = Callable[[np.ndarray], np.ndarray]  # latents (N, d) -> images in [0, 1] (N, 28, 28, 1)
 
 
+def sample_prior(rng: np.random.Generator, n: int, latent_dim: int, noise: str) -> np.ndarray:
+    """n latents from the prior, float32 (n, latent_dim): N(0, 1), or U(-1, 1) for noise == "uniform"."""
+    if noise == "uniform":
+        return rng.uniform(-1.0, 1.0, (n, latent_dim)).astype(np.float32)
+    return rng.standard_normal((n, latent_dim)).astype(np.float32)
+
+
 def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (1.0 - t) * a + t * b
 

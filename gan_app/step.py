@@ -15,11 +15,14 @@ Both return per-iteration metrics as rows of gan_app.config.METRICS.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 import keras
 
 from gan_app.config import Preset
+from gan_app.latent import sample_prior
 from gan_app.models import build_discriminator, build_generator
 
 _EPS = 1e-7  # the clipping Keras' binary cross-entropy applies to probabilities
@@ -33,9 +36,16 @@ def make_optimizer(preset: Preset, learning_rate: float) -> keras.optimizers.Opt
 
 def sample_noise(rng: np.random.Generator, n: int, preset: Preset) -> np.ndarray:
     """n latent vectors from the preset's prior, as float32 (n, latent_dim)."""
-    if preset.noise == "uniform":
-        return rng.uniform(-1.0, 1.0, (n, preset.latent_dim)).astype(np.float32)
-    return rng.standard_normal((n, preset.latent_dim)).astype(np.float32)
+    return sample_prior(rng, n, preset.latent_dim, preset.noise)
+
+
+def device_name() -> str:
+    """The GPU TensorFlow trains on, else the CPU with its core count."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return str(details.get("device_name", "GPU"))
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 def _log(p: tf.Tensor) -> tf.Tensor:

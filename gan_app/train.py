@@ -79,24 +79,28 @@ def quality_noise(preset: Preset, seed: int, n: int) -> np.ndarray:
 
 
 def run_meta(spec: RunSpec, steps_done: int) -> dict:
-    p = spec.preset
+    return describe_run(spec.preset, spec.dataset.name, steps_done, spec.seed, spec.mode, spec.command)
+
+
+def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, command: str) -> dict:
+    """The fields of meta.json that rebuild and describe a generator (CLI runs and dashboard exports)."""
     return {
         "preset": p.name,
-        "dataset": spec.dataset.name,
-        "steps": steps_done,
+        "dataset": dataset,
+        "steps": steps,
         "batch_size": p.batch_size,
         "latent_dim": p.latent_dim,
         "noise": p.noise,
         "output_min": p.output_min,
         "output_max": p.output_max,
-        "seed": spec.seed,
-        "mode": spec.mode,
+        "seed": seed,
+        "mode": mode,
         "loss": p.loss,
         "k": p.k,
         "d_lr": p.d_lr,
         "g_lr": p.g_lr,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": spec.command,
+        "command": command,
     }
 
 
@@ -197,9 +201,9 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
                 atomic_write_bytes(out / "samples" / f"step_{last:06d}.png", grid_png(images))
                 with files.tb.as_default():
                     tf.summary.image("samples", images[:25], step=last, max_outputs=25)
-            if meter is not None and (_crossed(i, n, spec.quality_every) or i == spec.steps):
+            if meter is not None and (crossed_multiple(i, n, spec.quality_every) or i == spec.steps):
                 last_quality = _measure(meter, step, z_quality, p, i, files)
-            if state is not None and spec.checkpoint_every and (_crossed(i, n, spec.checkpoint_every) or i == spec.steps):
+            if state is not None and spec.checkpoint_every and (crossed_multiple(i, n, spec.checkpoint_every) or i == spec.steps):
                 files.metrics[0].flush()
                 files.quality[0].flush()
                 state.save(i, {"step": np.array([i])}, run_meta(spec, i))
@@ -217,7 +221,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
     return out
 
 
-def _crossed(i: int, n: int, every: int) -> bool:
+def crossed_multiple(i: int, n: int, every: int) -> bool:
     """Did the last n steps, ending at step count i, pass a multiple of `every`?"""
     return i // every > (i - n) // every
 

@@ -23,7 +23,7 @@ from gan_app.errors import GanAppError, UsageError
 from gan_app.checkpoint import discard_state, has_checkpoint
 from gan_app.history import GridSnapshots, MetricHistory
 from gan_app.quality import QualityLog
-from gan_app.train import _crossed
+from gan_app.train import crossed_multiple
 from gan_app.trainer_types import CHUNK_SECONDS, LIVE_FIELDS, METRICS, Settings, Snapshot
 
 __all__ = ["Settings", "Snapshot", "Trainer"]
@@ -239,9 +239,8 @@ class Trainer:
             return
         self._message = "building the models..."
         self._publish()
-        from gan_app.bench import device_name
         from gan_app.data import load_dataset, scale_to_range
-        from gan_app.step import FusedStep
+        from gan_app.step import FusedStep, device_name
         from gan_app.train import QUALITY_NOT_AVAILABLE, fixed_noise, quality_noise
 
         preset = self._settings.preset_obj()
@@ -293,12 +292,12 @@ class Trainer:
         if self._status == "running":
             self._maybe_measure(len(rows))
             every = self._settings.checkpoint_every
-            if every and self._run_state is not None and _crossed(self._step, len(rows), every):
+            if every and self._run_state is not None and crossed_multiple(self._step, len(rows), every):
                 self._save(explicit=False)
 
     def _maybe_measure(self, n_new: int) -> None:
         every = self._settings.quality_every
-        if not every or self._quality_note or not _crossed(self._step, n_new, every):
+        if not every or self._quality_note or not crossed_multiple(self._step, n_new, every):
             return
         from gan_app.data import to_unit_range
 
@@ -345,19 +344,16 @@ class Trainer:
 
         if self._step_obj is None:
             raise UsageError("nothing to export yet: press Start or a Step button first")
+        from gan_app.train import describe_run
+
         p, s = self._step_obj.preset, self._settings
         q_steps, q_rows = self._quality.arrays()
         quality = None
         if len(q_steps):
             quality = {"fid": float(q_rows[-1, 0]), "score": float(q_rows[-1, 1]), "covered": int(q_rows[-1, 2]),
                        "histogram": list(self._quality.histogram), "step": int(q_steps[-1])}
-        write_export(directory, self._step_obj.generator, {
-            "preset": p.name, "dataset": s.dataset, "steps": self._step, "batch_size": p.batch_size,
-            "latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min, "output_max": p.output_max,
-            "seed": s.seed, "mode": "fused", "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quality": quality,
-            "command": f"dashboard run with settings {dataclasses.asdict(s)}",
-        })
+        meta = describe_run(p, s.dataset, self._step, s.seed, "fused", f"dashboard run with settings {dataclasses.asdict(s)}")
+        write_export(directory, self._step_obj.generator, {**meta, "quality": quality})
         self._message = f"Exported the generator at step {self._step:,} to {directory}."
 
     def _publish_grid(self) -> None:
