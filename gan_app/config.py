@@ -94,12 +94,12 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="fast",
-            description="light transposed-conv DCGAN tuned for a 2-core CPU: digits in well under a minute",
+            description="light transposed-conv DCGAN tuned for a 2-core CPU: digits within a minute",
             architecture="fast",
             latent_dim=64,
             batch_size=64,
-            d_lr=5e-4,
-            g_lr=5e-4,
+            d_lr=2.5e-4,  # a slower D and a faster G: FID falls sooner than with 5e-4 for both
+            g_lr=1e-3,
             beta_1=0.5,
         ),
     )
