@@ -58,6 +58,7 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
     trainer.start()
     try:
         headless = _steps_rate(lambda: trainer.snapshot().step, seconds)
+        quality_cost = trainer.snapshot().quality_cost  # share of the run's time spent measuring quality
     finally:
         trainer.close()
     with DashboardServer(env={"GAN_APP_PRESET": preset.name}) as server, open_page(server.url) as page:
@@ -71,6 +72,7 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
         "headless_steps_per_s": round(headless, 2),
         "with_viewer_steps_per_s": round(with_viewer, 2),
         "ratio": round(with_viewer / headless, 3),
+        "quality_cost": round(quality_cost, 3),
     }
 
 
