@@ -84,7 +84,7 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
 
     from gan_app.data import to_unit_range
     from gan_app.quality import QualityMeter
-    from gan_app.step import FusedStep, sample_noise
+    from gan_app.step import sample_noise
 
     meter = QualityMeter()
     images = scale_to_range(load_dataset(DEFAULT_DATASET).x, preset.output_min, preset.output_max)
@@ -117,29 +117,24 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     }
 
 
-SHIPPED_EXPORT = "checkpoints/mnist5k-fast"
-
-
 def bench_latent(repeats: int = 300) -> dict:
     """Server-side time from a new latent to PNG bytes: one 28x28 image (shown large), and a strip
     of 10 (an interpolation). Uses the shipped export, or a fresh `fast` generator without one."""
     import numpy as np
 
-    from gan_app.checkpoint import open_export
-    from gan_app.e2e import ROOT
+    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
     from gan_app.images import image_png, strip_png
     from gan_app.lab import LabGenerator
 
-    path = ROOT / SHIPPED_EXPORT
-    if (path / "generator.keras").is_file():
-        model = LabGenerator.from_export(open_export(path))
+    if (SHIPPED_EXPORT / "generator.keras").is_file():
+        model = LabGenerator.from_export(open_export(SHIPPED_EXPORT))
     else:
         from gan_app.config import get_preset
         from gan_app.models import build_generator
 
         p = get_preset("fast")
-        model = LabGenerator(build_generator(p), {"latent_dim": p.latent_dim, "noise": p.noise, "output_min": -1.0,
-                                                  "output_max": 1.0}, "fresh fast", "fresh")
+        model = LabGenerator(build_generator(p), {"latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min,
+                                                  "output_max": p.output_max}, "fresh fast", "fresh")
     rng = np.random.default_rng(0)
 
     def p95(n: int, encode) -> float:

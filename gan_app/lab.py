@@ -72,9 +72,10 @@ class LabGenerator:
         return latent.sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
 
     def images01(self, z: np.ndarray) -> np.ndarray:
-        out = np.asarray(self._render(np.asarray(z, np.float32).reshape(-1, self.latent_dim)))
-        lo, hi = self.meta["output_min"], self.meta["output_max"]
-        return np.clip((out - lo) / (hi - lo), 0.0, 1.0)
+        from gan_app.data import to_unit_range
+
+        out = self._render(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
+        return to_unit_range(out, self.meta["output_min"], self.meta["output_max"])
 
     # ---- directions (computed once per weights version) ------------------------------------
     @functools.cached_property

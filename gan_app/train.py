@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -106,12 +105,11 @@ def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, comm
 
 def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> RunSpec:
     """The RunSpec of an interrupted run, rebuilt from its latest checkpoint's settings."""
-    from gan_app.checkpoint import STATE_DIR
+    from gan_app.checkpoint import has_checkpoint, saved_settings
 
-    settings_files = sorted((run_dir / STATE_DIR).glob("settings-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-    if not settings_files:
+    if not has_checkpoint(run_dir):
         raise UsageError(f"{run_dir} has no checkpoint to resume (train it with --checkpoint-every K)")
-    s = json.loads(settings_files[-1].read_text())["settings"]
+    s = saved_settings(run_dir)
     preset = get_preset(s["preset"]).replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"],
                                              g_lr=s["g_lr"], noise=s["noise"])
     return RunSpec(preset=preset, dataset=load_dataset(s["dataset"]), steps=steps, out=run_dir, seed=s["seed"],

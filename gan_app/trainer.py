@@ -341,10 +341,10 @@ class Trainer:
 
     def _export(self, directory: Path) -> None:
         from gan_app.checkpoint import write_export
+        from gan_app.train import describe_run
 
         if self._step_obj is None:
             raise UsageError("nothing to export yet: press Start or a Step button first")
-        from gan_app.train import describe_run
 
         p, s = self._step_obj.preset, self._settings
         q_steps, q_rows = self._quality.arrays()

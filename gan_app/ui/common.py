@@ -12,6 +12,7 @@ import streamlit as st
 
 from gan_app.errors import GanAppError
 from gan_app.config import DEFAULT_PRESET
+from gan_app.checkpoint import REPO_CHECKPOINTS
 from gan_app.trainer import Settings, Trainer
 
 PASSWORD_ENV = "GAN_APP_PRESENTER_PASSWORD"
@@ -27,10 +28,6 @@ def get_trainer() -> Trainer:
     """One trainer per server process, shared by every viewer. GAN_APP_PRESET picks the
     preset a fresh server starts with (default: fast)."""
     return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)), checkpoint_dir=checkpoints_root() / LIVE_RUN)
-
-
-REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
-SHIPPED_EXPORT = REPO_CHECKPOINTS / "mnist5k-fast"  # the pretrained model in the box
 
 
 def checkpoints_root() -> Path:

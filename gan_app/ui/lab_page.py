@@ -8,10 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_app import latent
+from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.images import gif_bytes, grid_png, image_png, strip_png
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.train import fixed_noise
-from gan_app.ui.common import SHIPPED_EXPORT, get_trainer
+from gan_app.ui.common import get_trainer
 from gan_app.ui.models_page import MODEL_KEY, open_from_disk
 
 SIGMAS = (-3, -2, -1, 0, 1, 2, 3)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_app.checkpoint import MAX_UPLOAD_MB, CheckpointError, Export, list_exports, open_export, open_upload
+from gan_app.checkpoint import (
+    MAX_UPLOAD_MB,
+    SHIPPED_EXPORT,
+    CheckpointError,
+    Export,
+    list_exports,
+    open_export,
+    open_upload,
+)
 from gan_app.images import grid_png
-from gan_app.ui.common import SHIPPED_EXPORT, checkpoints_root
+from gan_app.ui.common import checkpoints_root
 
 MODEL_KEY = "opened_model"  # session_state: the Export this session explores
 
