@@ -1,7 +1,8 @@
 """Full training state on disk, and self-describing generator exports.
 
 A run directory keeps its training state in `<run>/state/`: tf.train.CheckpointManager files
-(G, D, both optimizers, the step counter and the noise/batch RNG), plus, for each kept
+(G, D, both optimizers, G's moving average where the preset keeps one, the step counter and
+the noise/batch RNG), plus, for each kept
 checkpoint, `history-<step>.npz` (the metrics so far) and `settings-<step>.json`. Those two are
 written atomically *before* the TF checkpoint, and TF updates its `checkpoint` index last and
 atomically, so a process killed mid-save leaves the previous checkpoint as the latest.
@@ -50,14 +51,16 @@ class RunState:
         self.dir = Path(run_dir) / STATE_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.ckpt = tf.train.Checkpoint(
+        self._objects = dict(
             generator=step_obj.generator,
             discriminator=step_obj.discriminator,
             g_optimizer=step_obj.g_optimizer,
             d_optimizer=step_obj.d_optimizer,
             rng=step_obj.rng,
             step=self._step_var,
+            **({} if step_obj.averaged is None else {"averaged_generator": step_obj.averaged}),
         )
+        self.ckpt = tf.train.Checkpoint(**self._objects)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.dir), max_to_keep=max_to_keep,
                                                   step_counter=self._step_var)
 
@@ -86,7 +89,7 @@ class RunState:
             return None
         step = _number(latest)
         try:
-            self.ckpt.restore(latest).assert_existing_objects_matched()
+            self._restore_tf(latest)
             with np.load(self.dir / f"history-{step}.npz", allow_pickle=False) as f:
                 history = {k: f[k] for k in f.files}
             settings = json.loads((self.dir / f"settings-{step}.json").read_text())["settings"]
@@ -95,6 +98,26 @@ class RunState:
         except Exception as exc:  # TF's errors for a checkpoint of another architecture or a damaged file
             raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} does not fit this model: {_short(exc)}") from None
         return Restored(step, history, settings)
+
+
+    def _restore_tf(self, latest: str) -> None:
+        import tensorflow as tf
+
+        averaged = self._objects.get("averaged_generator")
+        saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(latest)}
+        ckpt = self.ckpt
+        if averaged is not None and "averaged_generator" not in saved:
+            # A checkpoint from a run without G's moving average: restore everything else, and
+            # let the average start from the restored G.
+            ckpt = tf.train.Checkpoint(**{k: v for k, v in self._objects.items() if k != "averaged_generator"})
+        status = ckpt.restore(latest)
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError:
+            status.expect_partial()  # the caller reports it once; no TF warnings at exit
+            raise
+        if ckpt is not self.ckpt:
+            averaged.set_weights(self._objects["generator"].get_weights())
 
 
 def _number(path: str | Path) -> int:

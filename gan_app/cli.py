@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--k", type=_positive, default=None, help="D steps per G step")
     tr.add_argument("--d-lr", type=float, default=None)
     tr.add_argument("--g-lr", type=float, default=None)
+    tr.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                    help="decay of the moving average of G that samples come from (0: off)")
 
     be = sub.add_parser("bench", help="time fused against classic training and print one JSON line")
     _preset_args(be)
@@ -113,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.out is None:
             raise UsageError("--out DIR is required (or --resume DIR)")
         preset = get_preset(args.preset).replace(
-            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr
+            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema
         )
         spec = RunSpec(preset=preset, dataset=load_dataset(args.dataset), steps=args.steps, out=args.out,
                        seed=args.seed, mode=args.mode, command=command, **common)

@@ -2,7 +2,8 @@
 
 `FusedStep` is how the app trains: a compiled tf.function with GradientTape and explicit
 variable lists, real batches and noise drawn on the device from a seeded tf.random.Generator,
-and the generated batch reused for the G update (one generator forward pass fewer).
+and the generated batch reused for the G update (one generator forward pass fewer). With a
+preset's `ema`, it also keeps a moving average of G's weights, and samples come from that.
 
 `ClassicStep` is the tutorials' recipe (compile D; `trainable = False`; compile the combined
 `gan`; `train_on_batch` with `generator.predict`), made correct for Keras 3: Keras captures a
@@ -63,6 +64,11 @@ class FusedStep:
         self.discriminator = build_discriminator(preset)
         self.g_optimizer = make_optimizer(preset, preset.g_lr)
         self.d_optimizer = make_optimizer(preset, preset.d_lr)
+        # The moving average of G (None without the preset's ema): what samples are drawn from.
+        self.averaged: keras.Model | None = None
+        if preset.ema:
+            self.averaged = build_generator(preset)
+            self.averaged.set_weights(self.generator.get_weights())
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(seed)
@@ -126,6 +132,13 @@ class FusedStep:
     def _g_update(self, tape: tf.GradientTape, g_loss: tf.Tensor) -> None:
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        if self.averaged is not None:
+            # The decay grows from 0.1 to the preset's ema over the first G steps, so the
+            # average does not drag the untrained start along (BatchNorm statistics included).
+            t = tf.cast(self.g_optimizer.iterations, tf.float32)
+            decay = tf.minimum(self.preset.ema, t / (9.0 + t))
+            for avg, w in zip(self.averaged.weights, self.generator.weights):
+                avg.assign(decay * avg + (1.0 - decay) * w)
 
     def _iteration(self) -> tf.Tensor:
         for _ in tf.range(self.k - 1):
@@ -178,8 +191,13 @@ class FusedStep:
         """One G update only; D's losses are evaluated on a real batch, not applied."""
         return self._step_g().numpy()[None]
 
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator samples, quality and exports come from: G's moving average, or G."""
+        return self.generator if self.averaged is None else self.averaged
+
     def generate(self, z: np.ndarray) -> np.ndarray:
-        return generate(self.generator, z)
+        return generate(self.sampler, z)
 
 
 def generate(generator: keras.Model, z: np.ndarray) -> np.ndarray:
@@ -226,6 +244,10 @@ class ClassicStep:
 
     def train(self, n: int = 1) -> np.ndarray:
         return np.array([self._iteration() for _ in range(n)], np.float32)
+
+    @property
+    def sampler(self) -> keras.Model:
+        return self.generator  # the tutorials' recipe keeps no moving average
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         return generate(self.generator, z)

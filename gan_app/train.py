@@ -98,6 +98,7 @@ def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, comm
         "k": p.k,
         "d_lr": p.d_lr,
         "g_lr": p.g_lr,
+        "ema": p.ema if mode == "fused" else 0.0,  # samples come from G's moving average
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
@@ -110,8 +111,11 @@ def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> Ru
     if not has_checkpoint(run_dir):
         raise UsageError(f"{run_dir} has no checkpoint to resume (train it with --checkpoint-every K)")
     s = saved_settings(run_dir)
-    preset = get_preset(s["preset"]).replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"],
-                                             g_lr=s["g_lr"], noise=s["noise"])
+    preset = get_preset(s["preset"])
+    # A run saved before G's moving average existed has no "ema"; it resumes with the preset's,
+    # the average starting from the restored G.
+    preset = preset.replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"], g_lr=s["g_lr"],
+                            noise=s["noise"], ema=s.get("ema", preset.ema))
     return RunSpec(preset=preset, dataset=load_dataset(s["dataset"]), steps=steps, out=run_dir, seed=s["seed"],
                    mode="fused", command=command, resume=True, **overrides)
 
@@ -209,7 +213,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
                 progress(i, spec.steps, rows[-1], now)
     finally:
         files.close()
-    save_model_atomic(step.generator, out / "generator.keras")
+    save_model_atomic(step.sampler, out / "generator.keras")
     meta = run_meta(spec, spec.steps)
     meta["quality"] = last_quality.as_dict() if last_quality else None
     meta["quality_samples"] = spec.quality_samples  # drawn by quality_noise(preset, seed, n)

@@ -214,7 +214,7 @@ class Trainer:
             p = self._step_obj.preset
             self._generator_weights = GeneratorWeights(
                 p.name, self._step, self._weights_version, self._run_id,
-                tuple(w.copy() for w in self._step_obj.generator.get_weights()), p.noise, p.output_min, p.output_max)
+                tuple(w.copy() for w in self._step_obj.sampler.get_weights()), p.noise, p.output_min, p.output_max)
         elif command == "restore":
             self._restore()
         elif command == "save":
@@ -353,7 +353,7 @@ class Trainer:
             quality = {"fid": float(q_rows[-1, 0]), "score": float(q_rows[-1, 1]), "covered": int(q_rows[-1, 2]),
                        "histogram": list(self._quality.histogram), "step": int(q_steps[-1])}
         meta = describe_run(p, s.dataset, self._step, s.seed, "fused", f"dashboard run with settings {dataclasses.asdict(s)}")
-        write_export(directory, self._step_obj.generator, {**meta, "quality": quality})
+        write_export(directory, self._step_obj.sampler, {**meta, "quality": quality})
         self._message = f"Exported the generator at step {self._step:,} to {directory}."
 
     def _publish_grid(self) -> None:

@@ -50,6 +50,20 @@ def test_save_then_resume_continues_the_same_run(tmp_path, fast_images):
     assert restored.step == 5 and restored.settings == {"preset": "fast"}
     np.testing.assert_array_equal(restored.history["steps"], np.arange(5.0))
     np.testing.assert_allclose(b.train(4), expected, rtol=1e-5, atol=1e-6)
+    z = np.random.default_rng(0).normal(size=(4, p.latent_dim)).astype(np.float32)
+    np.testing.assert_allclose(b.generate(z), a.generate(z), atol=1e-5)  # G's moving average came back too
+
+
+def test_a_checkpoint_without_a_moving_average_resumes_with_one_started_from_g(tmp_path, fast_images):
+    p = get_preset("fast")
+    plain = FusedStep(p.replace(ema=0.0), fast_images, seed=0)
+    plain.train(3)
+    RunState(tmp_path, plain).save(3, {"steps": np.arange(3.0)}, {"preset": "fast"})
+    averaged = FusedStep(p, fast_images, seed=1)
+    assert RunState(tmp_path, averaged).restore().step == 3
+    for avg, g in zip(averaged.averaged.get_weights(), plain.generator.get_weights()):
+        np.testing.assert_array_equal(avg, g)
+    np.testing.assert_allclose(averaged.train(2), plain.train(2), rtol=1e-5, atol=1e-6)
 
 
 def test_only_the_last_k_checkpoints_are_kept(tmp_path, fast_images):
@@ -68,7 +82,7 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     run = tmp_path / "run"
     base = [sys.executable, "-m", "gan_app", "train"]
     first = subprocess.run(base + ["--steps", "30", "--batch-size", "16", "--saving-interval", "10",
-                                   "--checkpoint-every", "20", "--quality-every", "0", "--out", str(run)],
+                                   "--checkpoint-every", "20", "--quality-every", "0", "--ema", "0.9", "--out", str(run)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     # pretend the run was killed after its step-20 checkpoint: drop the last checkpoint and meta
@@ -79,7 +93,7 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(50))  # one continuous curve, no restart
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["steps"] == 50 and meta["batch_size"] == 16
+    assert meta["steps"] == 50 and meta["batch_size"] == 16 and meta["ema"] == 0.9  # the run's own settings
 
 
 def _latest_number(state: Path) -> int:

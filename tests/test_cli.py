@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from gan_app.cli import main
+from gan_app.config import get_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,7 @@ def test_train_writes_metrics_samples_generator_and_meta_last(tmp_path):
                 "seed", "created", "command"):
         assert key in meta
     assert (meta["preset"], meta["dataset"], meta["steps"], meta["batch_size"], meta["noise"]) == ("fast", "mnist5k", 7, 16, "normal")
+    assert meta["ema"] == get_preset("fast").ema  # generator.keras is G's moving average
     assert meta["command"].startswith("python -m gan_app train --preset fast")
     generator = keras.models.load_model(out_dir / "generator.keras", safe_mode=True)
     assert generator(np.zeros((2, meta["latent_dim"]), np.float32)).shape == (2, 28, 28, 1)
@@ -70,6 +72,7 @@ def test_classic_mode_trains_through_the_cli(tmp_path):
         (["--steps", "0"], "expected a whole number > 0"),
         (["--batch-size", "-4"], "expected a whole number > 0"),
         (["--batch-size", "6000"], "pass --batch-size of at most 5000"),
+        (["--ema", "1"], "ema (the decay of G's moving average) must be in [0, 1), got 1.0"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2_writing_nothing(tmp_path, capsys, args, expected):

@@ -97,7 +97,7 @@ def test_live_weights_become_a_lab_generator_that_matches_the_trainer(fast_image
 
     step = FusedStep(get_preset("fast"), fast_images, seed=0)
     step.train(3)
-    w = GeneratorWeights("fast", 3, 3, 0, tuple(step.generator.get_weights()), "normal", -1.0, 1.0)
+    w = GeneratorWeights("fast", 3, 3, 0, tuple(step.sampler.get_weights()), "normal", -1.0, 1.0)
     lab = LabGenerator.from_live(w)
     z = fixed_noise(get_preset("fast"), 0)
     np.testing.assert_allclose(lab.images01(z), (step.generate(z) + 1) / 2, atol=1e-5)

@@ -65,6 +65,26 @@ def test_seeded_runs_are_reproducible(fast_images):
     assert not np.allclose(a, c)
 
 
+def test_samples_come_from_a_moving_average_of_the_generator(fast_images):
+    p = get_preset("fast")
+    step = FusedStep(p, fast_images, seed=0)
+    before = step.averaged.get_weights()
+    np.testing.assert_array_equal(before[0], step.generator.get_weights()[0])  # starts as a copy of G
+    step.train(1)  # the first G step averages with decay 0.1
+    for avg, old, new in zip(step.averaged.get_weights(), before, step.generator.get_weights()):
+        np.testing.assert_allclose(avg, 0.1 * old + 0.9 * new, rtol=1e-5, atol=1e-6)
+    step.g_optimizer.iterations.assign(10_000)  # late in a run the decay is the preset's
+    before = step.averaged.get_weights()
+    step.train(1)
+    for avg, old, new in zip(step.averaged.get_weights(), before, step.generator.get_weights()):
+        np.testing.assert_allclose(avg, p.ema * old + (1 - p.ema) * new, rtol=1e-5, atol=1e-6)
+    assert step.sampler is step.averaged
+    z = np.random.default_rng(0).normal(size=(4, p.latent_dim)).astype(np.float32)
+    np.testing.assert_allclose(step.generate(z), np.asarray(step.averaged(z, training=False)), atol=1e-6)
+    plain = FusedStep(p.replace(ema=0.0), fast_images, seed=0)
+    assert plain.averaged is None and plain.sampler is plain.generator
+
+
 def test_minimax_loss_is_log_one_minus_d_and_applies_live(fast_images):
     step = FusedStep(get_preset("fast"), fast_images, seed=0)
     ns = step.train(1)[0]

@@ -194,7 +194,8 @@ def grid_panel(snap: Snapshot) -> None:
         steps = [s for s, _ in snap.frames]
         chosen = st.select_slider("Grid at step", options=steps, value=steps[-1], key=f"history_{snap.run_id}")
         png, step = dict(snap.frames)[chosen], chosen
-    st.image(png, caption=f"samples at step {step:,} (fixed noise batch)", width="stretch")
+    source = "G's moving average" if snap.settings.preset_obj().ema else "G"
+    st.image(png, caption=f"samples at step {step:,} from {source} (fixed noise batch)", width="stretch")
     left, right = st.columns(2)
     left.download_button("Download grid (PNG)", png, file_name=f"gan_grid_step_{step:06d}.png", mime="image/png",
                          on_click="ignore", width="stretch")
