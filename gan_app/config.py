@@ -103,10 +103,12 @@ PRESETS: dict[str, Preset] = {
             architecture="fast",
             latent_dim=64,
             batch_size=64,
-            d_lr=2.5e-4,  # a slower D and a faster G: lower FID at the same step than 5e-4 for both
-            g_lr=1e-3,
+            # A 4x faster G than D: lower FID at the same step than equal rates. Twice 1e-3 / 2.5e-4
+            # reached FID <= 30 in 3,751 and 4,751 steps (seeds 0, 1) instead of more than 7,000.
+            d_lr=5e-4,
+            g_lr=2e-3,
             beta_1=0.5,
-            ema=0.995,  # classifier FID 18.7 instead of 19.8 after 30,000 steps
+            ema=0.995,  # at G 1e-3 / D 2.5e-4: classifier FID 18.7 instead of 19.8 after 30,000 steps
         ),
     )
 }

@@ -38,7 +38,7 @@ def test_presets_follow_their_tutorials():
     taehojo = get_preset("taehojo")
     assert (taehojo.optimizer, taehojo.noise, taehojo.batch_size, taehojo.output) == ("adam", "normal", 32, "tanh")
     fast = get_preset("fast")
-    assert (fast.optimizer, fast.beta_1, fast.d_lr, fast.g_lr) == ("adam", 0.5, 2.5e-4, 1e-3)
+    assert (fast.optimizer, fast.beta_1, fast.d_lr, fast.g_lr) == ("adam", 0.5, 5e-4, 2e-3)
 
 
 def test_unknown_preset_and_bad_overrides_say_what_is_accepted():
