@@ -2,10 +2,10 @@
 
 A run directory keeps its training state in `<run>/state/`: tf.train.CheckpointManager files
 (G, D, both optimizers, G's moving average where the preset keeps one, the step counter and
-the noise/batch RNG), plus, for each kept
-checkpoint, `history-<step>.npz` (the metrics so far) and `settings-<step>.json`. Those two are
-written atomically *before* the TF checkpoint, and TF updates its `checkpoint` index last and
-atomically, so a process killed mid-save leaves the previous checkpoint as the latest.
+the noise/batch RNG), plus, for each kept checkpoint, `history-<step>.npz` (the metrics so far)
+and `settings-<step>.json`. Those two are written atomically *before* the TF checkpoint, and TF
+updates its `checkpoint` index last and atomically, so a process killed mid-save leaves the
+previous checkpoint as the latest.
 
 An export is `generator.keras` + `meta.json`; `load_export` checks both and refuses anything
 else with one clear message (unsafe Lambda layers included: safe_mode=True).
@@ -98,7 +98,6 @@ class RunState:
         except Exception as exc:  # TF's errors for a checkpoint of another architecture or a damaged file
             raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} does not fit this model: {_short(exc)}") from None
         return Restored(step, history, settings)
-
 
     def _restore_tf(self, latest: str) -> None:
         import tensorflow as tf
