@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--g-lr", type=float, default=None)
     tr.add_argument("--ema", type=float, default=None, metavar="DECAY",
                     help="decay of the moving average of G that samples come from (0: off)")
+    tr.add_argument("--r1", type=float, default=None, metavar="GAMMA",
+                    help="weight of the R1 gradient penalty on D at real images (0: off)")
 
     be = sub.add_parser("bench", help="time fused against classic training and print one JSON line")
     _preset_args(be)
@@ -115,7 +117,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.out is None:
             raise UsageError("--out DIR is required (or --resume DIR)")
         preset = get_preset(args.preset).replace(
-            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema
+            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema,
+            r1=args.r1,
         )
         spec = RunSpec(preset=preset, dataset=load_dataset(args.dataset), steps=args.steps, out=args.out,
                        seed=args.seed, mode=args.mode, command=command, **common)

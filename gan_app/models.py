@@ -132,28 +132,36 @@ def _roatienza_discriminator(_: int) -> keras.Model:
     return keras.Sequential(stack, name="discriminator")
 
 
-def _fast_generator(latent_dim: int) -> keras.Model:
-    # DCGAN paper recipe (transposed convolutions, BN + ReLU, tanh), sized for a 2-core CPU.
-    # The last 3x3 convolution works at 28x28, where strokes get their edges. With G 1e-3 and
-    # D 2.5e-4, 20,000 steps reached classifier FID 23 instead of 42 without it, for about a
-    # third fewer steps per second.
+def _transposed_generator(latent_dim: int, width: int) -> keras.Model:
+    # DCGAN paper recipe (transposed convolutions, BN + ReLU, tanh): `width` channels at 7x7,
+    # halving at 14x14 and 28x28. The last 3x3 convolution works at 28x28, where strokes get
+    # their edges. With G 1e-3 and D 2.5e-4, 20,000 steps reached classifier FID 23 instead of
+    # 42 without it, for about a third fewer steps per second.
     return keras.Sequential(
         [
             keras.Input((latent_dim,)),
-            layers.Dense(7 * 7 * 64, use_bias=False),
+            layers.Dense(7 * 7 * width, use_bias=False),
             layers.BatchNormalization(),
             layers.ReLU(),
-            layers.Reshape((7, 7, 64)),
-            layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False),
+            layers.Reshape((7, 7, width)),
+            layers.Conv2DTranspose(width // 2, 4, strides=2, padding="same", use_bias=False),
             layers.BatchNormalization(),
             layers.ReLU(),
-            layers.Conv2DTranspose(16, 4, strides=2, padding="same", use_bias=False),
+            layers.Conv2DTranspose(width // 4, 4, strides=2, padding="same", use_bias=False),
             layers.BatchNormalization(),
             layers.ReLU(),
             layers.Conv2D(1, 3, padding="same", activation="tanh"),
         ],
         name="generator",
     )
+
+
+def _fast_generator(latent_dim: int) -> keras.Model:
+    return _transposed_generator(latent_dim, 64)  # sized for a 2-core CPU
+
+
+def _wide_generator(latent_dim: int) -> keras.Model:
+    return _transposed_generator(latent_dim, 128)  # twice as wide: about 4x the convolution work
 
 
 def _fast_discriminator(_: int) -> keras.Model:
@@ -176,6 +184,7 @@ ARCHITECTURES: dict[str, tuple[Builder, Builder]] = {
     "seed002": (_seed002_generator, _seed002_discriminator),
     "roatienza": (_roatienza_generator, _roatienza_discriminator),
     "fast": (_fast_generator, _fast_discriminator),
+    "wide": (_wide_generator, _fast_discriminator),
 }
 
 

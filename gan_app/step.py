@@ -3,7 +3,8 @@
 `FusedStep` is how the app trains: a compiled tf.function with GradientTape and explicit
 variable lists, real batches and noise drawn on the device from a seeded tf.random.Generator,
 and the generated batch reused for the G update (one generator forward pass fewer). With a
-preset's `ema`, it also keeps a moving average of G's weights, and samples come from that.
+preset's `ema`, it also keeps a moving average of G's weights, and samples come from that; with
+its `r1`, D's loss carries the R1 gradient penalty on real images.
 
 `ClassicStep` is the tutorials' recipe (compile D; `trainable = False`; compile the combined
 `gan`; `train_on_batch` with `generator.predict`), made correct for Keras 3: Keras captures a
@@ -118,11 +119,24 @@ class FusedStep:
         minimax = tf.reduce_mean(_log(1.0 - p))  # minimise log(1 - D(G(z))), eq. 1
         return tf.where(self.minimax, minimax, nonsaturating)
 
+    def _r1_penalty(self, real: tf.Tensor) -> tf.Tensor:
+        """R1 (Mescheder et al., 2018): the mean squared gradient of D's logit at real images.
+        The logit is recovered from D's sigmoid output; where that is clipped the gradient is 0."""
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            p = tf.clip_by_value(self.discriminator(real, training=True), _EPS, 1.0 - _EPS)
+            logit = tf.math.log(p) - tf.math.log(1.0 - p)
+        grad = tape.gradient(logit, real)
+        return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+
     def _d_update(self, real: tf.Tensor, fake: tf.Tensor) -> tuple[tf.Tensor, ...]:
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             results = self._d_losses(real, tf.stop_gradient(fake))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(results[0], d_vars), d_vars))
+            loss = results[0]
+            if self.preset.r1:  # fixed per run: decided when the step is traced
+                loss += 0.5 * self.preset.r1 * self._r1_penalty(real)
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
         return results
 
     def _watch_g(self, tape: tf.GradientTape) -> None:

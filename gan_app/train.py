@@ -99,6 +99,7 @@ def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, comm
         "d_lr": p.d_lr,
         "g_lr": p.g_lr,
         "ema": p.ema if mode == "fused" else 0.0,  # samples come from G's moving average
+        "r1": p.r1 if mode == "fused" else 0.0,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
@@ -112,10 +113,10 @@ def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> Ru
         raise UsageError(f"{run_dir} has no checkpoint to resume (train it with --checkpoint-every K)")
     s = saved_settings(run_dir)
     preset = get_preset(s["preset"])
-    # A run saved before G's moving average existed has no "ema"; it resumes with the preset's,
-    # the average starting from the restored G.
+    # A run saved before G's moving average or R1 existed has no "ema" or "r1"; it resumes with
+    # the preset's, the average starting from the restored G.
     preset = preset.replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"], g_lr=s["g_lr"],
-                            noise=s["noise"], ema=s.get("ema", preset.ema))
+                            noise=s["noise"], ema=s.get("ema", preset.ema), r1=s.get("r1", preset.r1))
     return RunSpec(preset=preset, dataset=load_dataset(s["dataset"]), steps=steps, out=run_dir, seed=s["seed"],
                    mode="fused", command=command, resume=True, **overrides)
 

@@ -82,7 +82,8 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     run = tmp_path / "run"
     base = [sys.executable, "-m", "gan_app", "train"]
     first = subprocess.run(base + ["--steps", "30", "--batch-size", "16", "--saving-interval", "10",
-                                   "--checkpoint-every", "20", "--quality-every", "0", "--ema", "0.9", "--out", str(run)],
+                                   "--checkpoint-every", "20", "--quality-every", "0", "--ema", "0.9", "--r1", "2",
+                                   "--out", str(run)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     # pretend the run was killed after its step-20 checkpoint: drop the last checkpoint and meta
@@ -93,7 +94,8 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(50))  # one continuous curve, no restart
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["steps"] == 50 and meta["batch_size"] == 16 and meta["ema"] == 0.9  # the run's own settings
+    # the run's own settings
+    assert (meta["steps"], meta["batch_size"], meta["ema"], meta["r1"]) == (50, 16, 0.9, 2.0)
 
 
 def _latest_number(state: Path) -> int:

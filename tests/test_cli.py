@@ -25,7 +25,7 @@ def test_presets_json_lists_parameter_counts():
     out = run_cli("presets", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"taehojo", "seed002", "roatienza", "fast"}
+    assert set(rows) == {"taehojo", "seed002", "roatienza", "fast", "wide"}
     assert (rows["taehojo"]["g_params"], rows["taehojo"]["d_params"]) == (856_193, 390_657)
 
 
@@ -73,6 +73,7 @@ def test_classic_mode_trains_through_the_cli(tmp_path):
         (["--batch-size", "-4"], "expected a whole number > 0"),
         (["--batch-size", "6000"], "pass --batch-size of at most 5000"),
         (["--ema", "1"], "ema (the decay of G's moving average) must be in [0, 1), got 1.0"),
+        (["--r1", "-1"], "r1 (the gradient penalty weight) must be >= 0, got -1.0"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2_writing_nothing(tmp_path, capsys, args, expected):

@@ -41,6 +41,14 @@ def test_presets_follow_their_tutorials():
     assert (fast.optimizer, fast.beta_1, fast.d_lr, fast.g_lr) == ("adam", 0.5, 5e-4, 2e-3)
 
 
+def test_wide_is_fast_with_twice_the_generator_channels_and_the_same_discriminator():
+    fast, wide = get_preset("fast"), get_preset("wide")
+    channels = [[layer.filters for layer in build_generator(p).layers if hasattr(layer, "filters")] for p in (fast, wide)]
+    assert channels == [[32, 16, 1], [64, 32, 1]]
+    assert param_counts(wide)[1] == param_counts(fast)[1]
+    assert (wide.latent_dim, wide.batch_size, wide.r1, fast.r1) == (fast.latent_dim, fast.batch_size, 1.0, 0.0)
+
+
 def test_unknown_preset_and_bad_overrides_say_what_is_accepted():
     with pytest.raises(UsageError, match="choose one of: taehojo"):
         get_preset("nope")
