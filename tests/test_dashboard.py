@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.ui import charts
 from gan_app.ui.common import NOTICE_KEY, get_trainer, run_control
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
@@ -194,7 +195,7 @@ def _models_page():
 def test_models_page_opens_an_export_and_reports_a_broken_one(monkeypatch, tmp_path):
     import shutil
 
-    shutil.copytree(ROOT / "checkpoints" / "mnist5k-fast", tmp_path / "mnist5k-fast")
+    shutil.copytree(SHIPPED_EXPORT, tmp_path / SHIPPED_EXPORT.name)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "generator.keras").write_bytes(b"garbage")
@@ -204,9 +205,9 @@ def test_models_page_opens_an_export_and_reports_a_broken_one(monkeypatch, tmp_p
     at.selectbox(key="export_choice").set_value(broken).run()
     at.button(key="open_export").click().run()
     assert any("not a Keras model file" in e.value for e in at.error) and not at.exception
-    at.selectbox(key="export_choice").set_value(tmp_path / "mnist5k-fast").run()
+    at.selectbox(key="export_choice").set_value(tmp_path / SHIPPED_EXPORT.name).run()
     at.button(key="open_export").click().run()
-    assert not at.exception and "Opened: mnist5k-fast" in [s.value for s in at.subheader][-1]
+    assert not at.exception and f"Opened: {SHIPPED_EXPORT.name}" in [s.value for s in at.subheader][-1]
     assert next(m for m in at.metric if m.label == "Digits covered").value == "10 of 10"
 
 

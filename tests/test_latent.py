@@ -1,7 +1,6 @@
 """Latent-space maths, the lab's generator wrapper, and the latent lab page."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,15 +8,12 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from gan_app import latent
-from gan_app.checkpoint import open_export
+from gan_app.checkpoint import SHIPPED_EXPORT as SHIPPED, open_export
 from gan_app.config import get_preset
 from gan_app.images import gif_bytes, image_png
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.step import FusedStep
 from gan_app.train import fixed_noise
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints" / "mnist5k-fast"
 
 
 @pytest.fixture(scope="module")

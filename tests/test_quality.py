@@ -52,20 +52,35 @@ def test_score_and_coverage_on_probabilities():
     assert coverage(np.r_[np.full(9, 0.11), 0.01]) == 9
 
 
-def test_the_shipped_export_reproduces_its_recorded_quality(meter):
+def test_the_shipped_export_reproduces_its_recorded_quality(capsys):
     import json
-    from pathlib import Path
 
-    from gan_app.checkpoint import open_export
-    from gan_app.config import get_preset
-    from gan_app.train import quality_noise
+    from gan_app.checkpoint import SHIPPED_EXPORT as shipped
+    from gan_app.cli import main
 
-    shipped = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist5k-fast"
-    export = open_export(shipped)
     meta = json.loads((shipped / "meta.json").read_text())
     assert (shipped / "generator.keras").stat().st_size <= 10 * 1024 * 1024
-    assert meta["command"].startswith("python -m gan_app train --preset fast")
-    z = quality_noise(get_preset(meta["preset"]), meta["seed"], meta.get("quality_samples", 1000))
-    q = meter.measure(export.images01(z))
-    assert q.fid == pytest.approx(meta["quality"]["fid"], abs=1.0)
-    assert q.covered == meta["quality"]["covered"] == 10
+    assert meta["command"].startswith(f"python -m gan_app train --preset {meta['preset']} --dataset mnist5k")
+    assert main(["quality", str(shipped)]) == 0  # on the latents its run measured
+    q = json.loads(capsys.readouterr().out)
+    assert q["samples"] == meta["quality_samples"] == 1000
+    assert q["fid"] == pytest.approx(meta["quality"]["fid"], abs=1.0)
+    assert q["covered"] == meta["quality"]["covered"] == 10
+
+
+def test_quality_of_an_export_that_is_not_of_digits_is_refused(tmp_path, capsys):
+    import json
+    import shutil
+
+    from gan_app.checkpoint import SHIPPED_EXPORT
+    from gan_app.cli import main
+
+    export = tmp_path / "fashion"
+    shutil.copytree(SHIPPED_EXPORT, export, ignore=shutil.ignore_patterns("logs", "samples", "state", "*.csv"))
+    meta = json.loads((export / "meta.json").read_text())
+    (export / "meta.json").write_text(json.dumps(dict(meta, dataset="fashion_mnist")))
+    assert main(["quality", str(export)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained on 'fashion_mnist'" in err and len(err.splitlines()) == 1
+    assert main(["quality", str(tmp_path / "missing")]) == 2
+    assert "no generator.keras" in capsys.readouterr().err
