@@ -18,7 +18,6 @@ from gan_app.tfquiet import import_tensorflow_quietly
 DIGIT_DATASETS = (DEFAULT_DATASET, "mnist")  # the reference classifier's domain
 
 
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -144,7 +143,8 @@ def cmd_quality(args: argparse.Namespace) -> None:
     if meta.get("dataset") not in DIGIT_DATASETS:
         raise UsageError(f"{export.name} was trained on {meta.get('dataset')!r}; classifier FID is measured on "
                          f"generators of digits ({', '.join(DIGIT_DATASETS)})")
-    n = args.samples or meta.get("quality_samples", 1000)
+    recorded = meta.get("quality_samples")
+    n = args.samples or (recorded if isinstance(recorded, int) and recorded > 0 else 1000)
     prior = get_preset(DEFAULT_PRESET).replace(latent_dim=meta["latent_dim"], noise=meta["noise"])
     # the latents the run's own quality was measured on, so a recorded FID is reproduced
     seed = meta["seed"] if isinstance(meta.get("seed"), int) else 0
