@@ -119,7 +119,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         if args.out and args.out.resolve() != args.resume.resolve():
             raise UsageError("--resume continues the run in its own directory; leave out --out")
-        spec = resume_spec(args.resume, args.steps, command, **common)
+        fixed = [f"--{name.replace('_', '-')}" for name in ("loss", "k", "d_lr", "g_lr", "ema", "r1")
+                 if getattr(args, name) is not None]
+        if fixed:
+            raise UsageError(f"--resume keeps the run's own {', '.join(fixed)}; only --batch-size can change")
+        spec = resume_spec(args.resume, args.steps, command, batch_size=args.batch_size, **common)
     else:
         if args.out is None:
             raise UsageError("--out DIR is required (or --resume DIR)")

@@ -49,6 +49,7 @@ class RunSpec:
     seed: int = 0
     mode: str = "fused"
     command: str = ""
+    earlier_commands: tuple[str, ...] = ()  # of a resumed run: the commands that trained it so far
     checkpoint_every: int = 0  # 0: no training-state checkpoints
     quality_every: int = 0  # 0: no quality metrics
     quality_samples: int = 1000
@@ -78,7 +79,10 @@ def quality_noise(preset: Preset, seed: int, n: int) -> np.ndarray:
 
 
 def run_meta(spec: RunSpec, steps_done: int) -> dict:
-    return describe_run(spec.preset, spec.dataset.name, steps_done, spec.seed, spec.mode, spec.command)
+    meta = describe_run(spec.preset, spec.dataset.name, steps_done, spec.seed, spec.mode, spec.command)
+    if spec.earlier_commands:  # a resumed run: every command that trained it, in order
+        meta["commands"] = [*spec.earlier_commands, spec.command]
+    return meta
 
 
 def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, command: str) -> dict:
@@ -105,8 +109,9 @@ def describe_run(p: Preset, dataset: str, steps: int, seed: int, mode: str, comm
     }
 
 
-def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> RunSpec:
-    """The RunSpec of an interrupted run, rebuilt from its latest checkpoint's settings."""
+def resume_spec(run_dir: Path, steps: int, command: str, batch_size: int | None = None, **overrides: Any) -> RunSpec:
+    """The RunSpec of an interrupted run, rebuilt from its latest checkpoint's settings; only the
+    batch size may change (a larger one for a final phase)."""
     from gan_app.checkpoint import has_checkpoint, saved_settings
 
     if not has_checkpoint(run_dir):
@@ -115,10 +120,11 @@ def resume_spec(run_dir: Path, steps: int, command: str, **overrides: Any) -> Ru
     preset = get_preset(s["preset"])
     # A run saved before G's moving average or R1 existed has no "ema" or "r1"; it resumes with
     # the preset's, the average starting from the restored G.
-    preset = preset.replace(batch_size=s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"], g_lr=s["g_lr"],
+    preset = preset.replace(batch_size=batch_size or s["batch_size"], loss=s["loss"], k=s["k"], d_lr=s["d_lr"], g_lr=s["g_lr"],
                             noise=s["noise"], ema=s.get("ema", preset.ema), r1=s.get("r1", preset.r1))
+    earlier = s.get("commands") or ([s["command"]] if s.get("command") else [])
     return RunSpec(preset=preset, dataset=load_dataset(s["dataset"]), steps=steps, out=run_dir, seed=s["seed"],
-                   mode="fused", command=command, resume=True, **overrides)
+                   mode="fused", command=command, earlier_commands=tuple(earlier), resume=True, **overrides)
 
 
 class _Outputs:

@@ -88,14 +88,17 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     assert first.returncode == 0, first.stderr
     # pretend the run was killed after its step-20 checkpoint: drop the last checkpoint and meta
     (run / "meta.json").unlink()
-    second = subprocess.run(base + ["--resume", str(run), "--steps", "50", "--quality-every", "0"],
+    # a final phase with a larger batch: the one setting a resumed run may change
+    second = subprocess.run(base + ["--resume", str(run), "--steps", "50", "--quality-every", "0", "--batch-size", "32"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(50))  # one continuous curve, no restart
     meta = json.loads((run / "meta.json").read_text())
-    # the run's own settings
-    assert (meta["steps"], meta["batch_size"], meta["ema"], meta["r1"]) == (50, 16, 0.9, 2.0)
+    # the run's own settings, but for the batch size
+    assert (meta["steps"], meta["batch_size"], meta["ema"], meta["r1"]) == (50, 32, 0.9, 2.0)
+    assert [c.split(" --")[1] for c in meta["commands"]] == ["steps 30", "resume " + str(run)]
+    assert meta["command"] == meta["commands"][-1]
 
 
 def _latest_number(state: Path) -> int:

@@ -90,6 +90,12 @@ def test_bad_arguments_give_one_line_and_exit_2_writing_nothing(tmp_path, capsys
     assert not (tmp_path / "run" / "meta.json").exists()
 
 
+def test_resume_refuses_to_change_the_runs_training_settings(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--steps", "5", "--g-lr", "1e-4", "--r1", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --resume keeps the run's own --g-lr, --r1; only --batch-size can change"
+
+
 def test_unwritable_out_is_one_line_exit_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
