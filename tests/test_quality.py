@@ -60,7 +60,9 @@ def test_the_shipped_export_reproduces_its_recorded_quality(capsys):
 
     meta = json.loads((shipped / "meta.json").read_text())
     assert (shipped / "generator.keras").stat().st_size <= 10 * 1024 * 1024
-    assert meta["command"].startswith(f"python -m gan_app train --preset {meta['preset']} --dataset mnist5k")
+    first, *more = meta.get("commands", [meta["command"]])  # a resumed run lists every command
+    assert first.startswith(f"python -m gan_app train --preset {meta['preset']} --dataset mnist5k")
+    assert all(c.startswith("python -m gan_app train --resume ") for c in more) and meta["command"] == ([first] + more)[-1]
     assert main(["quality", str(shipped)]) == 0  # on the latents its run measured
     q = json.loads(capsys.readouterr().out)
     assert q["samples"] == meta["quality_samples"] == 1000
