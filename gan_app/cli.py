@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
-from gan_app.data import DATASETS, DEFAULT_DATASET
+from gan_app.data import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
 from gan_app.errors import GanAppError, UsageError
 from gan_app.tfquiet import import_tensorflow_quietly
-
-DIGIT_DATASETS = (DEFAULT_DATASET, "mnist")  # the reference classifier's domain
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,10 +147,9 @@ def cmd_quality(args: argparse.Namespace) -> None:
                          f"generators of digits ({', '.join(DIGIT_DATASETS)})")
     recorded = meta.get("quality_samples")
     n = args.samples or (recorded if isinstance(recorded, int) and recorded > 0 else 1000)
-    prior = get_preset(DEFAULT_PRESET).replace(latent_dim=meta["latent_dim"], noise=meta["noise"])
     # the latents the run's own quality was measured on, so a recorded FID is reproduced
     seed = meta["seed"] if isinstance(meta.get("seed"), int) else 0
-    q = QualityMeter().measure(export.images01(quality_noise(prior, seed, n)))
+    q = QualityMeter().measure(export.images01(quality_noise(export.latent_dim, meta["noise"], seed, n)))
     print(json.dumps({"export": export.name, "samples": n, **q.as_dict()}))
 
 

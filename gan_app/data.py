@@ -20,6 +20,7 @@ DEFAULT_DATASET = "mnist5k"
 BUILTIN_PATH = Path(__file__).parent / "data" / "mnist_5k.npz"
 DOWNLOADABLE = ("mnist", "fashion_mnist")
 DATASETS = (DEFAULT_DATASET,) + DOWNLOADABLE
+DIGIT_DATASETS = (DEFAULT_DATASET, "mnist")  # labelled 28x28 digits: where the quality metrics apply
 # Setting GAN_APP_OFFLINE=1 forbids downloads: only what is already in Keras' cache loads.
 OFFLINE_ENV = "GAN_APP_OFFLINE"
 _KERAS_CACHE_FILES = {
@@ -118,7 +119,7 @@ def _load_keras(name: str) -> Dataset:
         (x, y), _ = module.load_data()
     except Exception as exc:
         raise DatasetError(f"could not download dataset {name!r} ({type(exc).__name__}: no network?); {offline_hint}") from None
-    return Dataset(name, x.astype(np.float32)[..., None] / 255.0, y.astype(np.int64), is_digits=name == "mnist")
+    return Dataset(name, x.astype(np.float32)[..., None] / 255.0, y.astype(np.int64), is_digits=name in DIGIT_DATASETS)
 
 
 def scale_to_range(x01: np.ndarray, out_min: float, out_max: float) -> np.ndarray:

@@ -27,6 +27,7 @@ from gan_app.data import Dataset, load_dataset, scale_to_range, to_unit_range
 from gan_app.errors import GanAppError, UsageError
 from gan_app.files import atomic_write_bytes, atomic_write_json, ensure_writable_dir, save_model_atomic
 from gan_app.images import grid_png
+from gan_app.latent import sample_prior
 from gan_app.step import make_step, sample_noise
 
 CSV_HEADER = ("step", "seconds") + METRICS
@@ -73,9 +74,10 @@ def fixed_noise(preset: Preset, seed: int, n: int = 25) -> np.ndarray:
     return sample_noise(np.random.default_rng([seed, 25]), n, preset)
 
 
-def quality_noise(preset: Preset, seed: int, n: int) -> np.ndarray:
-    """The fixed latents a run's quality is measured on, so a recorded FID can be reproduced."""
-    return sample_noise(np.random.default_rng([seed, 7]), n, preset)
+def quality_noise(latent_dim: int, noise: str, seed: int, n: int) -> np.ndarray:
+    """The fixed latents a run's quality is measured on, so a recorded FID can be reproduced
+    (from an export's meta.json too: its latent_dim, noise and seed)."""
+    return sample_prior(np.random.default_rng([seed, 7]), n, latent_dim, noise)
 
 
 def run_meta(spec: RunSpec, steps_done: int) -> dict:
@@ -181,7 +183,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
 
         meter = QualityMeter()
     z_fixed = fixed_noise(p, spec.seed)
-    z_quality = quality_noise(p, spec.seed, spec.quality_samples)
+    z_quality = quality_noise(p.latent_dim, p.noise, spec.seed, spec.quality_samples)
     files = _Outputs(out, resume_from=i)
     last_quality = None
     t0 = time.perf_counter()
@@ -223,7 +225,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
     save_model_atomic(step.sampler, out / "generator.keras")
     meta = run_meta(spec, spec.steps)
     meta["quality"] = last_quality.as_dict() if last_quality else None
-    meta["quality_samples"] = spec.quality_samples  # drawn by quality_noise(preset, seed, n)
+    meta["quality_samples"] = spec.quality_samples  # drawn by quality_noise(latent_dim, noise, seed, n)
     if meter is None:
         meta["quality_note"] = QUALITY_NOT_AVAILABLE if spec.quality_every else "not measured (--quality-every 0)"
     atomic_write_json(out / "meta.json", meta)

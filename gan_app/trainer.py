@@ -251,7 +251,8 @@ class Trainer:
         build = self._build_step or FusedStep
         self._step_obj = build(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
         self._z_fixed = fixed_noise(preset, self._settings.seed)
-        self._z_quality = quality_noise(preset, self._settings.seed, self._settings.quality_samples)
+        self._z_quality = quality_noise(preset.latent_dim, preset.noise, self._settings.seed,
+                                         self._settings.quality_samples)
         self._quality_note = "" if dataset.is_digits else QUALITY_NOT_AVAILABLE
         if self._meter is None and not self._quality_note and self._settings.quality_every:
             from gan_app.quality import QualityMeter
