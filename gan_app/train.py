@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -160,7 +161,8 @@ class _Outputs:
 
 
 def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], None] | None = None) -> Path:
-    """Train and write the run directory; returns its path. Raises GanAppError subclasses."""
+    """Train and write the run directory; returns its path. Raises GanAppError subclasses.
+    `progress(step, total, last_losses, steps_per_second)` is called after every chunk."""
     import tensorflow as tf
 
     spec.validate()
@@ -185,6 +187,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
     z_fixed = fixed_noise(p, spec.seed)
     z_quality = quality_noise(p.latent_dim, p.noise, spec.seed, spec.quality_samples)
     files = _Outputs(out, resume_from=i)
+    first = i  # a resumed run's speed counts only the steps this process trained
     last_quality = None
     t0 = time.perf_counter()
     last_t = 0.0
@@ -219,7 +222,7 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
                 files.quality[0].flush()
                 state.save(i, {"step": np.array([i])}, run_meta(spec, i))
             if progress:
-                progress(i, spec.steps, rows[-1], now)
+                progress(i, spec.steps, rows[-1], (i - first) / max(now, 1e-9))
     finally:
         files.close()
     save_model_atomic(step.sampler, out / "generator.keras")
@@ -255,17 +258,18 @@ class ProgressBar:
     def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
         self.stream, self.width = stream or sys.stderr, width
         self.tty = self.stream.isatty()
-        self._last_print = -1.0
+        self._last_print = -math.inf
 
-    def __call__(self, i: int, total: int, row: np.ndarray, seconds: float) -> None:
+    def __call__(self, i: int, total: int, row: np.ndarray, rate: float) -> None:
         done = i == total
-        if not done and seconds - self._last_print < (0.2 if self.tty else 10.0):
+        now = time.perf_counter()
+        if not done and now - self._last_print < (0.2 if self.tty else 10.0):
             return
-        self._last_print = seconds
+        self._last_print = now
         filled = int(self.width * i / total)
         line = (
             f"[{'#' * filled}{'.' * (self.width - filled)}] {i}/{total}  "
-            f"d_loss:{row[0]:.4f}  g_loss:{row[3]:.4f}  {i / max(seconds, 1e-9):.1f} it/s"
+            f"d_loss:{row[0]:.4f}  g_loss:{row[3]:.4f}  {rate:.1f} it/s"
         )
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         if done and self.tty:

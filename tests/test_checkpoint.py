@@ -86,7 +86,7 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
                                    "--out", str(run)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    # pretend the run was killed after its step-20 checkpoint: drop the last checkpoint and meta
+    # pretend the run was killed after its last checkpoint (step 30): drop its meta.json
     (run / "meta.json").unlink()
     # a final phase with a larger batch: the one setting a resumed run may change
     second = subprocess.run(base + ["--resume", str(run), "--steps", "50", "--quality-every", "0", "--batch-size", "32"],
@@ -94,6 +94,11 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     assert second.returncode == 0, second.stderr
     rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(50))  # one continuous curve, no restart
+    # the speed it reports counts the 20 steps this process trained, not the 30 restored ones
+    seconds = [float(r.split(",")[1]) for r in rows]
+    assert seconds[30] < seconds[29]  # this process's clock starts at the resumed step
+    rate = float(second.stderr.strip().splitlines()[-1].split()[-2])
+    assert rate == pytest.approx(20 / seconds[-1], rel=0.02, abs=0.1)
     meta = json.loads((run / "meta.json").read_text())
     # the run's own settings, but for the batch size
     assert (meta["steps"], meta["batch_size"], meta["ema"], meta["r1"]) == (50, 32, 0.9, 2.0)
