@@ -138,8 +138,10 @@ class _Outputs:
 
         self.out = out
         (out / "samples").mkdir(exist_ok=True)
+        # A metrics row is labelled with the iteration's index, a quality row with the steps done
+        # before it was measured: resumed at step N, rows 0..N-1 and quality up to N are the saved run's.
         self.metrics = self._csv(out / "metrics.csv", CSV_HEADER, resume_from)
-        self.quality = self._csv(out / "quality.csv", QUALITY_HEADER, resume_from)
+        self.quality = self._csv(out / "quality.csv", QUALITY_HEADER, resume_from + 1 if resume_from else 0)
         self.tb = tf.summary.create_file_writer(str(out / "logs"))
 
     @staticmethod

@@ -82,18 +82,25 @@ def test_cli_resume_continues_step_count_and_curves(tmp_path):
     run = tmp_path / "run"
     base = [sys.executable, "-m", "gan_app", "train"]
     first = subprocess.run(base + ["--steps", "30", "--batch-size", "16", "--saving-interval", "10",
-                                   "--checkpoint-every", "20", "--quality-every", "0", "--ema", "0.9", "--r1", "2",
+                                   "--checkpoint-every", "20", "--quality-every", "10", "--quality-samples", "100",
+                                   "--ema", "0.9", "--r1", "2",
                                    "--out", str(run)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
+    before = (run / "quality.csv").read_text().strip().splitlines()
+    assert before[-1].startswith("30,")  # measured at the last step, then saved in the step-30 checkpoint
     # pretend the run was killed after its last checkpoint (step 30): drop its meta.json
     (run / "meta.json").unlink()
     # a final phase with a larger batch: the one setting a resumed run may change
-    second = subprocess.run(base + ["--resume", str(run), "--steps", "50", "--quality-every", "0", "--batch-size", "32"],
+    second = subprocess.run(base + ["--resume", str(run), "--steps", "50", "--quality-every", "10", "--quality-samples", "100",
+                                    "--batch-size", "32"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(50))  # one continuous curve, no restart
+    quality = (run / "quality.csv").read_text().strip().splitlines()
+    assert quality[: len(before)] == before  # every row of the saved run, step 30's included
+    assert [int(r.split(",")[0]) for r in quality[len(before):]] == [40, 50]
     # the speed it reports counts the 20 steps this process trained, not the 30 restored ones
     seconds = [float(r.split(",")[1]) for r in rows]
     assert seconds[30] < seconds[29]  # this process's clock starts at the resumed step
