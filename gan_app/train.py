@@ -140,12 +140,14 @@ class _Outputs:
         (out / "samples").mkdir(exist_ok=True)
         # A metrics row is labelled with the iteration's index, a quality row with the steps done
         # before it was measured: resumed at step N, rows 0..N-1 and quality up to N are the saved run's.
-        self.metrics = self._csv(out / "metrics.csv", CSV_HEADER, resume_from)
-        self.quality = self._csv(out / "quality.csv", QUALITY_HEADER, resume_from + 1 if resume_from else 0)
+        self.metrics, kept = self._csv(out / "metrics.csv", CSV_HEADER, resume_from)
+        self.quality, _ = self._csv(out / "quality.csv", QUALITY_HEADER, resume_from + 1 if resume_from else 0)
+        # training seconds go on from the saved run's, so the time column has no restart either
+        self.seconds_before = float(kept[-1][1]) if kept else 0.0
         self.tb = tf.summary.create_file_writer(str(out / "logs"))
 
     @staticmethod
-    def _csv(path: Path, header: tuple[str, ...], keep_below: int):
+    def _csv(path: Path, header: tuple[str, ...], keep_below: int) -> tuple[tuple[TextIO, Any], list[list[str]]]:
         rows: list[list[str]] = []
         if keep_below and path.is_file():  # resuming: keep the rows up to the checkpoint
             with open(path, newline="") as f:
@@ -154,7 +156,7 @@ class _Outputs:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-        return f, writer
+        return (f, writer), rows
 
     def close(self) -> None:
         for f, _ in (self.metrics, self.quality):
@@ -200,7 +202,8 @@ def gan_train(spec: RunSpec, progress: Callable[[int, int, np.ndarray, float], N
             rows = step.train(n)
             now = time.perf_counter() - t0
             for j, row in enumerate(rows):
-                files.metrics[1].writerow([i + j, f"{last_t + (now - last_t) * (j + 1) / n:.3f}"] + [f"{v:.6g}" for v in row])
+                seconds = files.seconds_before + last_t + (now - last_t) * (j + 1) / n
+                files.metrics[1].writerow([i + j, f"{seconds:.3f}"] + [f"{v:.6g}" for v in row])
             with files.tb.as_default():
                 for j, row in enumerate(rows):
                     for name, value in zip(METRICS, row):
