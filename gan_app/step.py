@@ -103,8 +103,11 @@ class FusedStep:
         idx = self.rng.uniform((self.batch_size,), 0, n, dtype=tf.int64)
         return tf.gather(self.real_images, idx)
 
-    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor, training: bool = True) -> tuple[tf.Tensor, ...]:
-        p_real = self.discriminator(real, training=training)
+    def _d_losses(
+        self, real: tf.Tensor, fake: tf.Tensor, training: bool = True, p_real: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, ...]:
+        if p_real is None:
+            p_real = self.discriminator(real, training=training)
         p_fake = self.discriminator(fake, training=training)
         d_loss_real = -tf.reduce_mean(_log(p_real))
         d_loss_fake = -tf.reduce_mean(_log(1.0 - p_fake))
@@ -119,23 +122,28 @@ class FusedStep:
         minimax = tf.reduce_mean(_log(1.0 - p))  # minimise log(1 - D(G(z))), eq. 1
         return tf.where(self.minimax, minimax, nonsaturating)
 
-    def _r1_penalty(self, real: tf.Tensor) -> tf.Tensor:
-        """R1 (Mescheder et al., 2018): the mean squared gradient of D's logit at real images.
-        The logit is recovered from D's sigmoid output; where that is clipped the gradient is 0."""
+    def _r1_penalty(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """R1 (Mescheder et al., 2018): the mean squared gradient of D's logit at real images,
+        and D's outputs there (D's loss reuses this forward pass). The logit is recovered from
+        D's sigmoid output; where that is clipped the gradient is 0."""
         with tf.GradientTape() as tape:
             tape.watch(real)
-            p = tf.clip_by_value(self.discriminator(real, training=True), _EPS, 1.0 - _EPS)
+            p_real = self.discriminator(real, training=True)
+            p = tf.clip_by_value(p_real, _EPS, 1.0 - _EPS)
             logit = tf.math.log(p) - tf.math.log(1.0 - p)
         grad = tape.gradient(logit, real)
-        return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+        return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3])), p_real
 
     def _d_update(self, real: tf.Tensor, fake: tf.Tensor) -> tuple[tf.Tensor, ...]:
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            results = self._d_losses(real, tf.stop_gradient(fake))
-            loss = results[0]
             if self.preset.r1:  # fixed per run: decided when the step is traced
-                loss += 0.5 * self.preset.r1 * self._r1_penalty(real)
+                penalty, p_real = self._r1_penalty(real)
+                results = self._d_losses(real, tf.stop_gradient(fake), p_real=p_real)
+                loss = results[0] + 0.5 * self.preset.r1 * penalty
+            else:
+                results = self._d_losses(real, tf.stop_gradient(fake))
+                loss = results[0]
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
         return results
 
