@@ -137,13 +137,11 @@ class FusedStep:
     def _d_update(self, real: tf.Tensor, fake: tf.Tensor) -> tuple[tf.Tensor, ...]:
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            if self.preset.r1:  # fixed per run: decided when the step is traced
-                penalty, p_real = self._r1_penalty(real)
-                results = self._d_losses(real, tf.stop_gradient(fake), p_real=p_real)
-                loss = results[0] + 0.5 * self.preset.r1 * penalty
-            else:
-                results = self._d_losses(real, tf.stop_gradient(fake))
-                loss = results[0]
+            # R1 is fixed per run (decided when the step is traced); D's loss reuses its forward
+            # pass on the real batch.
+            penalty, p_real = self._r1_penalty(real) if self.preset.r1 else (0.0, None)
+            results = self._d_losses(real, tf.stop_gradient(fake), p_real=p_real)
+            loss = results[0] + 0.5 * self.preset.r1 * penalty
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
         return results
 
