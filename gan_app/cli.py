@@ -31,6 +31,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def _preset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
     p.add_argument("--batch-size", type=_positive, default=None, help="overrides the preset's batch size")
@@ -82,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
     be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
     be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
+    be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
+                    help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
+                         "one JSON line per N")
 
     tc = sub.add_parser("train-classifier", help="retrain the shipped reference digit classifier")
     tc.add_argument("--epochs", type=_positive, default=15)
@@ -157,7 +170,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from gan_app import bench
 
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
-    if args.dashboard:
+    if args.viewers:
+        from gan_app.viewers import bench_viewers
+
+        for row in bench_viewers(args.viewers, args.seconds, preset.name):
+            print(json.dumps(row), flush=True)
+    elif args.dashboard:
         print(json.dumps(bench.bench_dashboard(preset, args.seconds)))
     elif args.latent:
         print(json.dumps(bench.bench_latent()))

@@ -1,0 +1,456 @@
+"""Emulated browser tabs for `bench --viewers`: what a class of students does to the server.
+
+Each viewer does what Streamlit's frontend does in a real tab (read from Streamlit's own code
+and checked against Chromium): GET / for the XSRF cookie, open the websocket `/_stcore/stream`
+with the subprotocols ["streamlit", token], send a `rerun_script` BackMsg for the first page
+run, then run every fragment's auto-rerun timer, sending `rerun_script` with the fragment's id,
+`is_auto_rerun`, the widget states, the hashes of the cached messages and the page's script hash
+on every tick, whether or not the previous run has finished. It GETs every image and download
+URL the page shows, as the browser does. Protobufs are the ones that ship with streamlit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+FRAGMENT_DONE = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+RUN_DONE = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
+CACHE_RUNS = 2  # the frontend forgets a cached message not seen for this many script runs
+
+
+@dataclass
+class ViewerStats:
+    """What every viewer saw, pooled."""
+
+    latencies_ms: list[float] = field(default_factory=list)  # refresh request -> fragment run finished
+    errors: Counter = field(default_factory=Counter)  # kind -> count
+    error_examples: list[str] = field(default_factory=list)
+    steps_seen: list[tuple[float, int]] = field(default_factory=list)  # (time, Step metric)
+    image_gets: int = 0
+    bytes_received: int = 0
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        if len(self.error_examples) < 10:
+            self.error_examples.append(f"{kind}: {detail[:200]}")
+
+
+async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, dict[str, str], bytes]:
+    """A minimal HTTP/1.1 GET on loopback: (status, lower-cased headers, body)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+        if cookie:
+            request += f"Cookie: {cookie}\r\n"
+        writer.write((request + "\r\n").encode())
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "set-cookie":
+            headers.setdefault("set-cookie", "")
+            headers["set-cookie"] += value.strip() + "\n"
+        else:
+            headers[name.lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = _dechunk(body)
+    return status, headers, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, rest = b"", body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, rest = out + rest[:size], rest[size + 2 :]
+    return out
+
+
+def default_widget_state(kind: str, proto: Any) -> WidgetState | None:
+    """The state the frontend reports for a widget nobody has touched: the value the server set
+    (`set_value`, e.g. from session state), else the widget's default."""
+    ws = WidgetState(id=proto.id)
+    given = proto.set_value
+    if kind == "checkbox":
+        ws.bool_value = proto.value if given else proto.default
+    elif kind == "number_input":  # whole numbers travel as doubles too
+        if given:
+            ws.double_value = proto.value
+        elif proto.HasField("default"):
+            ws.double_value = proto.default
+        else:
+            return None
+    elif kind in ("radio", "selectbox"):
+        if given:
+            ws.string_value = proto.raw_value
+        elif len(proto.options) and proto.HasField("default"):
+            ws.string_value = proto.options[proto.default]
+        else:
+            return None
+    elif kind == "slider":
+        if len(proto.options):  # a select_slider
+            values = list(proto.raw_value) if given else [proto.options[int(i)] for i in proto.default]
+            ws.string_array_value.data[:] = values
+        else:
+            ws.double_array_value.data[:] = list(proto.value if given else proto.default)
+    elif kind == "text_input":
+        if not (given or proto.HasField("default")):
+            return None
+        ws.string_value = proto.value if given else proto.default
+    elif kind == "multiselect":
+        values = list(proto.raw_values) if given else [proto.options[i] for i in proto.default]
+        ws.string_array_value.data[:] = values
+    else:
+        return None  # buttons send a trigger only when clicked
+    return ws
+
+
+@dataclass
+class PageState:
+    """What the frontend keeps of a page: its elements' widgets, metrics, URLs and cache."""
+
+    widgets: dict[str, WidgetState] = field(default_factory=dict)
+    buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
+    metrics: dict[str, str] = field(default_factory=dict)  # label -> shown value
+    cache: dict[str, tuple[int, ForwardMsg]] = field(default_factory=dict)  # hash -> (run seen, msg)
+    runs: int = 0
+    page_script_hash: str = ""
+
+    def cached_hashes(self) -> list[str]:
+        return [h for h, (seen, _) in self.cache.items() if self.runs - seen < CACHE_RUNS]
+
+    def forget_old(self) -> None:
+        for h in [h for h, (seen, _) in self.cache.items() if self.runs - seen >= CACHE_RUNS]:
+            del self.cache[h]
+
+
+class EmulatedViewer:
+    """One browser tab on the dashboard."""
+
+    def __init__(self, url: str, stats: ViewerStats, name: str = "viewer") -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.origin = f"http://{self.host}:{self.port}"
+        self.stats, self.name = stats, name
+        self.page = PageState()
+        self.cookie = ""
+        self._ws: Any = None
+        self._timers: dict[str, asyncio.Task] = {}
+        self._pending: list[float] = []  # send times of fragment reruns no run has picked up yet
+        self._inflight: dict[str, list[float]] = {}  # run id -> the requests that run answers
+        self._fetched: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._run_done = asyncio.Event()
+        self.measuring = False  # latencies and steps count only while measuring
+        self.closed_by_us = False
+
+    # ---- connection -----------------------------------------------------------------------
+    async def connect(self) -> None:
+        from websockets.asyncio.client import connect
+
+        status, headers, _ = await http_get(self.host, self.port, "/")
+        if status != 200:
+            raise RuntimeError(f"GET / answered {status}")
+        cookies = [c.split(";", 1)[0] for c in headers.get("set-cookie", "").splitlines() if c]
+        self.cookie = "; ".join(cookies)
+        token = next((c.split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf=")), "")
+        self._ws = await connect(
+            f"ws://{self.host}:{self.port}/_stcore/stream",
+            subprotocols=["streamlit", token] if token else ["streamlit"],
+            additional_headers={"Origin": self.origin, "Cookie": self.cookie},
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+        )
+        self._spawn(self._receive())
+
+    async def load_page(self, timeout: float = 60.0) -> None:
+        """The first page run, as when a tab opens the app."""
+        self._run_done.clear()
+        await self._send_rerun()
+        await asyncio.wait_for(self._run_done.wait(), timeout)
+
+    async def click(self, label: str, timeout: float = 60.0) -> None:
+        """Press a button as the frontend does: a full rerun with its trigger set."""
+        if label not in self.page.buttons:
+            raise RuntimeError(f"no button {label!r} on the page (have: {', '.join(self.page.buttons)})")
+        self._run_done.clear()
+        await self._send_rerun(trigger=self.page.buttons[label])
+        await asyncio.wait_for(self._run_done.wait(), timeout)
+
+    async def close(self) -> None:
+        self.closed_by_us = True
+        for task in list(self._timers.values()) + list(self._tasks):
+            task.cancel()
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- sending --------------------------------------------------------------------------
+    async def _send_rerun(self, fragment_id: str = "", trigger: str = "") -> None:
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string = ""
+        state.page_script_hash = self.page.page_script_hash
+        state.widget_states.widgets.extend(self.page.widgets.values())
+        if trigger:
+            state.widget_states.widgets.append(WidgetState(id=trigger, trigger_value=True))
+        if fragment_id:
+            state.fragment_id = fragment_id
+            state.is_auto_rerun = True
+        state.cached_message_hashes.extend(self.page.cached_hashes())
+        state.context_info.timezone = "UTC"
+        state.context_info.locale = "en-US"
+        state.context_info.url = self.origin + "/"
+        await self._ws.send(msg.SerializeToString())
+
+    async def _timer(self, fragment_id: str, interval: float) -> None:
+        # The frontend's setInterval: it fires whether or not the last run has finished.
+        while True:
+            await asyncio.sleep(interval)
+            self._pending.append(time.perf_counter())
+            try:
+                await self._send_rerun(fragment_id)
+            except Exception as exc:  # the connection went away
+                if not self.closed_by_us:
+                    self.stats.error("dropped session", f"{self.name}: {exc}")
+                return
+
+    # ---- receiving ------------------------------------------------------------------------
+    async def _receive(self) -> None:
+        try:
+            async for raw in self._ws:
+                self.stats.bytes_received += len(raw)
+                msg = ForwardMsg()
+                msg.ParseFromString(raw)
+                self._handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.closed_by_us:
+                self.stats.error("dropped session", f"{self.name}: {type(exc).__name__}: {exc}")
+            return
+        if not self.closed_by_us:
+            self.stats.error("dropped session", f"{self.name}: the server closed the websocket")
+
+    def _handle(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "ref_hash":
+            cached = self.page.cache.get(msg.ref_hash)
+            if cached is None:
+                self.stats.error("cache miss", f"{self.name}: server referred to a message the tab never had")
+                return
+            self.page.cache[msg.ref_hash] = (self.page.runs, cached[1])
+            msg, kind = cached[1], "delta"
+        elif msg.metadata.cacheable and msg.hash:
+            self.page.cache[msg.hash] = (self.page.runs, msg)
+        if kind == "new_session":
+            # A run starts: it answers every refresh request sent before it (merged ones too).
+            self.page.page_script_hash = msg.new_session.page_script_hash
+            self._inflight[msg.metadata.run.script_run_id] = self._pending
+            self._pending = []
+        elif kind == "delta":
+            self._delta(msg)
+        elif kind == "auto_rerun":
+            fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+            old = self._timers.pop(fid, None)
+            if old:
+                old.cancel()
+            self._timers[fid] = self._spawn(self._timer(fid, interval))
+        elif kind == "page_not_found":
+            self.stats.error("page not found", f"{self.name}: {msg.page_not_found.page_name}")
+        elif kind == "script_finished":
+            self.page.runs += 1
+            self.page.forget_old()
+            status = msg.script_finished
+            answered = self._inflight.pop(msg.metadata.run.script_run_id, [])
+            if status in (FRAGMENT_DONE, RUN_DONE):
+                if self.measuring:
+                    now = time.perf_counter()
+                    self.stats.latencies_ms.extend((now - t) * 1000 for t in answered)
+                if status == RUN_DONE:
+                    self._run_done.set()
+            else:  # cut short by a newer request: the next run answers these
+                self._pending = answered + self._pending
+
+    def _delta(self, msg: ForwardMsg) -> None:
+        delta = msg.delta
+        if delta.WhichOneof("type") != "new_element":
+            return
+        el = delta.new_element
+        kind = el.WhichOneof("type")
+        if kind == "metric":
+            self.page.metrics[el.metric.label] = el.metric.body
+            if el.metric.label == "Step" and self.measuring:
+                with contextlib.suppress(ValueError):
+                    self.stats.steps_seen.append((time.perf_counter(), int(el.metric.body.replace(",", ""))))
+        elif kind == "imgs":
+            self._fetch_all(img.url for img in el.imgs.imgs)
+        elif kind == "download_button":
+            self._fetch_all([el.download_button.url])
+        elif kind == "exception":
+            self.stats.error("exception shown", f"{self.name}: {el.exception.type}: {el.exception.message}")
+        elif kind == "button":
+            self.page.buttons[el.button.label] = el.button.id
+        elif kind in ("checkbox", "number_input", "radio", "selectbox", "slider", "text_input", "multiselect"):
+            proto = getattr(el, kind)
+            ws = default_widget_state(kind, proto)
+            if ws is not None and proto.id not in self.page.widgets:
+                self.page.widgets[proto.id] = ws
+
+    def _fetch_all(self, urls: Iterable[str]) -> None:
+        for url in urls:
+            if not url or url.startswith("data:") or url in self._fetched:
+                continue
+            self._fetched.add(url)
+            if len(self._fetched) > 512:
+                self._fetched = set(list(self._fetched)[-256:])
+            self._spawn(self._fetch(url))
+
+    async def _fetch(self, url: str) -> None:
+        path = urlsplit(url).path if url.startswith("http") else url
+        if not path.startswith("/"):
+            path = "/" + path
+        try:
+            status, _, body = await http_get(self.host, self.port, path, self.cookie)
+        except OSError as exc:
+            self.stats.error("fetch failed", f"{path}: {exc}")
+            return
+        self.stats.image_gets += 1
+        self.stats.bytes_received += len(body)
+        if status != 200:
+            self.stats.error(f"HTTP {status}", path)
+
+
+# ---- the benchmark: a fresh server per class size ------------------------------------------
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def _read_step(url: str, stats: ViewerStats) -> tuple[float, int]:
+    """(time, Step) as a tab that opens the page now sees it."""
+    probe = EmulatedViewer(url, stats, name="probe")
+    try:
+        await probe.connect()
+        await probe.load_page()
+        return time.perf_counter(), int(probe.page.metrics["Step"].replace(",", ""))
+    finally:
+        await probe.close()
+
+
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
+    stats = ViewerStats()
+    teacher = EmulatedViewer(url, stats, name="teacher")
+    await teacher.connect()
+    await teacher.load_page()
+    await teacher.click("Start")
+    await teacher.close()
+    deadline = time.monotonic() + 180
+    while (await _read_step(url, stats))[1] < warmup_steps:  # the models are built and traced
+        if time.monotonic() > deadline:
+            raise RuntimeError("training did not start within 180 s")
+        await asyncio.sleep(1.0)
+    viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
+    for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
+        batch = viewers[i : i + 10]
+        await asyncio.gather(*(v.connect() for v in batch))
+        await asyncio.gather(*(v.load_page(timeout=120) for v in batch))
+    await asyncio.sleep(min(5.0, seconds / 4))  # every fragment timer is running
+    rss_start = _rss_mb(server_pid)
+    t0, s0 = await _read_step(url, stats)
+    for v in viewers:
+        v.measuring = True
+    cpu0 = time.process_time()
+    await asyncio.sleep(seconds)
+    for v in viewers:
+        v.measuring = False
+    emulator_cpu = time.process_time() - cpu0
+    t1, s1 = await _read_step(url, stats)
+    rss_end = _rss_mb(server_pid)
+    await asyncio.gather(*(v.close() for v in viewers))
+    lat = sorted(stats.latencies_ms)
+
+    def pct(q: float) -> float | None:
+        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
+
+    return {
+        "viewers": n,
+        "seconds": round(t1 - t0, 1),
+        "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
+        "refresh_p50_ms": pct(0.50),
+        "refresh_p95_ms": pct(0.95),
+        "refreshes": len(lat),
+        "errors": sum(stats.errors.values()),
+        "error_kinds": dict(stats.errors),
+        "error_examples": stats.error_examples[:3],
+        "server_rss_mb_start": rss_start,
+        "server_rss_mb_end": rss_end,
+        "image_gets": stats.image_gets,
+        "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
+        "emulator_cpu_share": round(emulator_cpu / (t1 - t0), 3),
+    }
+
+
+def _logged_errors(log_text: str) -> list[str]:
+    lines = log_text.splitlines()
+    return [line for line in lines if "Traceback" in line or " ERROR " in line or "Exception" in line]
+
+
+def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
+    """For each class size: a fresh `streamlit run dashboard.py` on a free loopback port with a
+    scratch checkpoints folder, Start pressed, then `n` emulated viewers for `seconds`. Yields
+    one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
+    import tempfile
+    from pathlib import Path
+
+    from gan_app.e2e import DashboardServer
+
+    base = None
+    for n in counts:
+        with tempfile.TemporaryDirectory(prefix="gan-app-viewers-") as tmp:
+            log = Path(tmp) / "server.log"
+            env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
+            with DashboardServer(env=env, log_path=log) as server:
+                row = asyncio.run(_class_of(server.url, n, seconds, warmup_steps, server.proc.pid))
+            logged = _logged_errors(log.read_text(errors="replace"))
+        row["errors"] += len(logged)
+        if logged:
+            row["error_kinds"]["logged by the server"] = len(logged)
+            row["error_examples"] = (row["error_examples"] + logged)[:3]
+        if n == 0:
+            base = row["steps_per_s"]
+        row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
+        yield {"preset": preset, **row}
