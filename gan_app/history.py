@@ -40,6 +40,10 @@ class MetricHistory:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def last_step(self) -> float:
+        """Step of the latest stored row (-1 when empty)."""
+        return self._steps[-1] if self._steps else -1
+
     def load(self, steps: np.ndarray, rows: np.ndarray, stride: int) -> None:
         """Continue from saved arrays (a resumed run keeps its curves)."""
         self._steps = [float(s) for s in steps]

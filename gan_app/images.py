@@ -3,6 +3,7 @@ single images, strips and animated GIFs. Inputs are float images in [0, 1], (N, 
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Sequence
 
@@ -55,12 +56,25 @@ def image_png(image01: np.ndarray, scale: int = 10) -> bytes:
     return png_bytes(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
 
 
-def gif_bytes(frames: Sequence[bytes | Image.Image], duration_ms: int = 200, loop: int = 0) -> bytes:
+def enlarge_png(png: bytes, scale: int) -> bytes:
+    """The same picture `scale` times larger, pixels kept sharp (a download of a live grid)."""
+    img = Image.open(io.BytesIO(png))
+    return png_bytes(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
+
+
+def data_url(png: bytes) -> str:
+    """A PNG as a data: URL, which a page embeds instead of asking the server for a file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def gif_bytes(frames: Sequence[bytes | Image.Image], duration_ms: int = 200, loop: int = 0, scale: int = 1) -> bytes:
     """Animated GIF from PNG bytes or Pillow images (a progress animation or a latent walk)."""
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     images = [f if isinstance(f, Image.Image) else Image.open(io.BytesIO(f)) for f in frames]
     images = [im.convert("L") for im in images]
+    if scale != 1:
+        images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=loop)
     return buf.getvalue()

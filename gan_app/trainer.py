@@ -8,7 +8,9 @@ st.*; the pages never touch its models.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import logging
 import queue
 import threading
@@ -29,6 +31,9 @@ from gan_app.trainer_types import CHUNK_SECONDS, LIVE_FIELDS, METRICS, Settings,
 __all__ = ["Settings", "Snapshot", "Trainer"]
 
 log = logging.getLogger(__name__)
+_RUN_IDS = itertools.count()  # unique in the process, so a cache keyed by run never mixes two trainers' runs
+RATE_WINDOW_S = 5.0  # steps/s on the page: the wall clock over this much recent training
+HISTORY_EVERY_S = 1.0  # curves in the snapshot are refreshed at most this often while running
 
 class Trainer:
     """Thread-safe; one per server process (the dashboard keeps it in st.cache_resource)."""
@@ -49,10 +54,11 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._settings = settings or Settings()
-        self._snapshot = Snapshot(settings=self._settings)
+        self._device = _device_name()  # known before anything is built, so the page can say it
+        self._run_id = next(_RUN_IDS)
+        self._snapshot = Snapshot(settings=self._settings, device=self._device, run_id=self._run_id)
         # worker-only state
         self._step_obj: Any = None
-        self._run_id = 0
         self._new_run_state()
         if checkpoint_dir is not None and has_checkpoint(checkpoint_dir):
             self._send("restore")
@@ -144,11 +150,15 @@ class Trainer:
         self._message = ""
         self._step = 0
         self._history = MetricHistory(len(METRICS))
+        self._history_version = 0  # bumps when the published curves change
+        self._history_arrays = (np.zeros(0), np.zeros((0, len(METRICS))))
+        self._history_published_at = -1.0
         self._frames = GridSnapshots()
         self._grid_png: bytes | None = None
         self._grid_step = -1
         self._elapsed = 0.0
-        self._rate = 0.0
+        self._rate = 0.0  # of the compiled call alone: sizes the chunks
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()  # (wall time, step) while running
         self._traced = False
         self._weights_version = 0
         self._z_fixed: np.ndarray | None = None
@@ -158,7 +168,6 @@ class Trainer:
         self._run_state: Any = None
         self._checkpoint_step = -1
         self._generator_weights: Any = None
-        self._device = self._snapshot.device if hasattr(self, "_snapshot") else "not started"
 
     def _run(self) -> None:
         while True:
@@ -194,8 +203,10 @@ class Trainer:
         elif command == "start" and self._status in ("idle", "stopped", "error"):
             self._ensure_model()
             self._status, self._message = "running", ""
+            self._recent.clear()
         elif command == "resume" and self._status == "paused":
             self._status, self._message = "running", ""
+            self._recent.clear()  # the pause is not training time
         elif command == "pause" and self._status == "running":
             self._status = "paused"
         elif command == "stop" and self._status in ("running", "paused"):
@@ -204,7 +215,7 @@ class Trainer:
             if arg is not None:
                 self._settings = arg
             self._step_obj = None
-            self._run_id += 1
+            self._run_id = next(_RUN_IDS)
             self._new_run_state()
             if self._checkpoint_dir is not None:
                 discard_state(self._checkpoint_dir)  # Reset discards the run: a restart must not bring it back
@@ -240,14 +251,13 @@ class Trainer:
         self._message = "building the models..."
         self._publish()
         from gan_app.data import load_dataset, scale_to_range
-        from gan_app.step import FusedStep, device_name
+        from gan_app.step import FusedStep
         from gan_app.train import QUALITY_NOT_AVAILABLE, fixed_noise, quality_noise
 
         preset = self._settings.preset_obj()
         dataset = load_dataset(self._settings.dataset)
         if preset.batch_size > len(dataset):
             raise UsageError(f"batch size {preset.batch_size} is larger than the dataset ({len(dataset)} images)")
-        self._device = device_name()
         build = self._build_step or FusedStep
         self._step_obj = build(preset, scale_to_range(dataset.x, preset.output_min, preset.output_max), self._settings.seed)
         self._z_fixed = fixed_noise(preset, self._settings.seed)
@@ -276,6 +286,18 @@ class Trainer:
         if self._traced:  # the first call traces the step: not a speed
             self._rate = n / dt if self._rate == 0.0 else 0.7 * self._rate + 0.3 * n / dt
         self._traced = True
+        now = time.monotonic()
+        self._recent.append((now, self._step))
+        while self._recent and now - self._recent[0][0] > RATE_WINDOW_S:
+            self._recent.popleft()
+
+    def _wall_rate(self) -> float:
+        """Steps per second of wall-clock time over the recent window: what the class sees
+        Step grow by, quality measurements, grids and viewers included."""
+        if self._status != "running" or len(self._recent) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self._recent[0], self._recent[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
     def _record(self, rows: np.ndarray) -> None:
         self._history.append(self._step, rows)
@@ -365,14 +387,29 @@ class Trainer:
         images = to_unit_range(self._step_obj.generate(self._z_fixed), p.output_min, p.output_max)
         if not np.isfinite(images).all():
             return
-        self._grid_png, self._grid_step = grid_png(images), self._step
+        # One pixel per pixel: 16x cheaper to encode and to send than the 4x grid; pages and
+        # downloads enlarge it.
+        self._grid_png, self._grid_step = grid_png(images, scale=1), self._step
         self._frames.add(self._step, self._grid_png)
 
+    def _published_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The curves as published: copied at most once a second while running (every viewer's
+        charts are drawn from them), at once otherwise."""
+        now = time.monotonic()
+        shown_step = self._history_arrays[0][-1] if len(self._history_arrays[0]) else -1
+        pending = len(self._history) and self._history.last_step() != shown_step
+        if pending or (not len(self._history) and len(self._history_arrays[0])):
+            if self._status != "running" or now - self._history_published_at >= HISTORY_EVERY_S:
+                self._history_arrays = self._history.arrays()
+                self._history_version += 1
+                self._history_published_at = now
+        return self._history_arrays
+
     def _publish(self) -> None:
-        steps, rows = self._history.arrays()
+        steps, rows = self._published_history()
         q_steps, q_rows = self._quality.arrays()
         batch = self._step_obj.preset.batch_size if self._step_obj is not None else 0
-        rate = self._rate if self._status == "running" else 0.0
+        rate = self._wall_rate()
         snap = Snapshot(
             status=self._status,
             message=self._message,
@@ -384,6 +421,7 @@ class Trainer:
             settings=self._settings,
             history_steps=steps,
             history=rows,
+            history_version=self._history_version,
             grid_png=self._grid_png,
             grid_step=self._grid_step,
             frames=tuple(self._frames.frames),
@@ -399,3 +437,9 @@ class Trainer:
         )
         with self._lock:
             self._snapshot = snap
+
+
+def _device_name() -> str:
+    from gan_app.step import device_name
+
+    return device_name()

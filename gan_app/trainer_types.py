@@ -58,14 +58,15 @@ class Snapshot:
     steps_per_s: float = 0.0
     images_per_s: float = 0.0
     elapsed_s: float = 0.0
-    device: str = "not started"
+    device: str = ""
     settings: Settings = field(default_factory=Settings)
     history_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     history: np.ndarray = field(default_factory=lambda: np.zeros((0, len(METRICS))))
+    history_version: int = 0  # changes whenever history_steps / history change
     grid_png: bytes | None = None
     grid_step: int = -1
     frames: tuple[tuple[int, bytes], ...] = ()
-    run_id: int = 0  # changes on Reset: caches keyed by it never show an old run
+    run_id: int = 0  # changes on Reset, unique in the process: caches keyed by it never show an old run
     weights_version: int = 0  # changes whenever the generator's weights change
     quality_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     quality: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # fid, score, digits covered

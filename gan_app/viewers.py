@@ -25,7 +25,10 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 FRAGMENT_DONE = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 RUN_DONE = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
-CACHE_RUNS = 2  # the frontend forgets a cached message not seen for this many script runs
+# The tab offers the server the messages it saw in the last CACHE_OFFER_S seconds, and keeps
+# each for CACHE_KEEP_S after it last saw it, so a reference always finds its message.
+CACHE_OFFER_S = 10.0
+CACHE_KEEP_S = 60.0
 
 
 @dataclass
@@ -132,15 +135,16 @@ class PageState:
     widgets: dict[str, WidgetState] = field(default_factory=dict)
     buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
     metrics: dict[str, str] = field(default_factory=dict)  # label -> shown value
-    cache: dict[str, tuple[int, ForwardMsg]] = field(default_factory=dict)  # hash -> (run seen, msg)
-    runs: int = 0
+    cache: dict[str, tuple[float, ForwardMsg]] = field(default_factory=dict)  # hash -> (time last seen, msg)
     page_script_hash: str = ""
 
     def cached_hashes(self) -> list[str]:
-        return [h for h, (seen, _) in self.cache.items() if self.runs - seen < CACHE_RUNS]
+        now = time.monotonic()
+        return [h for h, (seen, _) in self.cache.items() if now - seen < CACHE_OFFER_S]
 
     def forget_old(self) -> None:
-        for h in [h for h, (seen, _) in self.cache.items() if self.runs - seen >= CACHE_RUNS]:
+        now = time.monotonic()
+        for h in [h for h, (seen, _) in self.cache.items() if now - seen > CACHE_KEEP_S]:
             del self.cache[h]
 
 
@@ -266,10 +270,10 @@ class EmulatedViewer:
             if cached is None:
                 self.stats.error("cache miss", f"{self.name}: server referred to a message the tab never had")
                 return
-            self.page.cache[msg.ref_hash] = (self.page.runs, cached[1])
+            self.page.cache[msg.ref_hash] = (time.monotonic(), cached[1])
             msg, kind = cached[1], "delta"
         elif msg.metadata.cacheable and msg.hash:
-            self.page.cache[msg.hash] = (self.page.runs, msg)
+            self.page.cache[msg.hash] = (time.monotonic(), msg)
         if kind == "new_session":
             # A run starts: it answers every refresh request sent before it (merged ones too).
             self.page.page_script_hash = msg.new_session.page_script_hash
@@ -286,7 +290,6 @@ class EmulatedViewer:
         elif kind == "page_not_found":
             self.stats.error("page not found", f"{self.name}: {msg.page_not_found.page_name}")
         elif kind == "script_finished":
-            self.page.runs += 1
             self.page.forget_old()
             status = msg.script_finished
             answered = self._inflight.pop(msg.metadata.run.script_run_id, [])

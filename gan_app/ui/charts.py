@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-MAX_DRAWN_POINTS = 1000  # per curve, whatever the run's length
+MAX_DRAWN_POINTS = 500  # per curve, whatever the run's length (a chart is about as many pixels wide)
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
@@ -20,7 +21,9 @@ PRESET_ENV = "GAN_APP_PRESET"
 CHECKPOINTS_ENV = "GAN_APP_CHECKPOINTS"  # where the live run's state and exports go
 LIVE_RUN = "live"  # checkpoints/live/: the dashboard's run, resumed after a server restart
 PRESENTER_KEY = "presenter"  # session_state flag: this session entered the password
-NOTICE_KEY = "notice"  # session_state: (kind, text) shown once after a handler ran
+NOTICE_KEY = "notice"  # session_state: (kind, text) left by a handler
+SHOWN_NOTICE_KEY = "notice_shown"  # session_state: (kind, text, monotonic time it stops showing)
+NOTICE_SECONDS = 8.0
 
 
 @st.cache_resource(show_spinner=False)
@@ -73,8 +76,13 @@ def run_control(session: MutableMapping[str, Any], action: Callable[[], object],
 
 
 def show_notice() -> None:
-    kind, text = st.session_state.pop(NOTICE_KEY, (None, None))
-    if text:
+    """The latest handler's notice, kept on screen for a few seconds across reruns (a state
+    change redraws the page right after a click)."""
+    fresh = st.session_state.pop(NOTICE_KEY, None)
+    if fresh is not None:
+        st.session_state[SHOWN_NOTICE_KEY] = (*fresh, time.monotonic() + NOTICE_SECONDS)
+    kind, text, until = st.session_state.get(SHOWN_NOTICE_KEY, (None, None, 0.0))
+    if text and time.monotonic() < until:
         getattr(st, kind)(text)
 
 

@@ -10,10 +10,11 @@ import streamlit as st
 
 from gan_app.config import LOSSES, NOISES, PRESETS
 from gan_app.data import DATASETS
-from gan_app.images import gif_bytes
+from gan_app.images import data_url, enlarge_png, gif_bytes
 from gan_app.trainer import Settings, Snapshot, Trainer
 from gan_app.trainer_types import STATES
 from gan_app.ui import charts
+from gan_app.ui.shared import RENDERS
 from gan_app.ui.common import (
     LIVE_RUN,
     NOTICE_KEY,
@@ -26,6 +27,10 @@ from gan_app.ui.common import (
 )
 
 EXPORT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SHOWN_KEY = "train_page_shown"  # session_state: (run_id, status) the controls were drawn for
+DOWNLOAD_SCALE = 4  # live grids are kept one pixel per pixel; downloads enlarge them
+# Grids travel at one pixel per pixel; the browser enlarges them without blurring.
+PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
 
 
 def _live_change(trainer: Trainer, field: str) -> None:
@@ -171,52 +176,109 @@ def controls(trainer: Trainer, snap: Snapshot) -> None:
 
 
 def status_row(snap: Snapshot) -> None:
-    cols = st.columns(3) + st.columns(3)
-    cols[0].metric("Step", f"{snap.step:,}")
-    cols[1].metric("steps/s", f"{snap.steps_per_s:.1f}")
-    cols[2].metric("images/s", f"{snap.images_per_s:,.0f}", help="generated images per second")
-    cols[3].metric("Elapsed", str(dt.timedelta(seconds=int(snap.elapsed_s))), help="training time, pauses excluded")
-    cols[4].metric("State", snap.status)
-    cols[5].metric("Device", snap.device.split(" (")[0], help=snap.device)
+    # One horizontal container, not columns: every block is one more message to every viewer, every second.
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Step", f"{snap.step:,}", width="content")
+        st.metric("steps/s", f"{snap.steps_per_s:.1f}", width="content",
+                  help="wall clock over the last few seconds of training")
+        st.metric("images/s", f"{snap.images_per_s:,.0f}", width="content", help="generated images per second")
+        st.metric("Elapsed", str(dt.timedelta(seconds=int(snap.elapsed_s))), width="content",
+                  help="training time, pauses excluded")
+        st.metric("State", snap.status, width="content")
+        st.metric("Device", snap.device.split(" (")[0] or "?", width="content", help=snap.device)
     if snap.status == "error":
         st.error(f"Training stopped with an error: {snap.message}")
     elif snap.message:
         (st.warning if snap.status == "paused" else st.info)(snap.message)
 
 
-def grid_panel(snap: Snapshot) -> None:
+def _grid_source(snap: Snapshot) -> str:
+    return "G's moving average" if snap.settings.preset_obj().ema else "G"
+
+
+def grid_url(run_id: int, step: int, png: bytes) -> str:
+    """The grid as a data: URL, built once for every viewer. It travels inside the page's own
+    message, so no viewer can ask for an image that is already gone."""
+    return RENDERS.get("grid", (run_id, step), lambda: data_url(png))
+
+
+def live_panel() -> None:
+    """The one part of the page every viewer refreshes every second: status and grid."""
+    snap = get_trainer().snapshot()
+    if st.session_state.get(SHOWN_KEY) != (snap.run_id, snap.status):
+        st.rerun()  # the state changed: redraw the page, so the controls offer what it allows now
+    status_row(snap)
     if snap.grid_png is None:
         st.info("Press **Start** (or a Step button): the 5x5 grid of samples from one fixed noise batch appears here.")
         return
-    browse = st.toggle("Browse grid history", key="browse_history") and len(snap.frames) > 1
-    png, step = snap.grid_png, snap.grid_step
-    if browse:
-        steps = [s for s, _ in snap.frames]
-        chosen = st.select_slider("Grid at step", options=steps, value=steps[-1], key=f"history_{snap.run_id}")
-        png, step = dict(snap.frames)[chosen], chosen
-    source = "G's moving average" if snap.settings.preset_obj().ema else "G"
-    st.image(png, caption=f"samples at step {step:,} from {source} (fixed noise batch)", width="stretch")
-    left, right = st.columns(2)
-    left.download_button("Download grid (PNG)", png, file_name=f"gan_grid_step_{step:06d}.png", mime="image/png",
-                         on_click="ignore", width="stretch")
-    frames = [f for _, f in snap.frames]
-    right.download_button("Download progress (GIF)", lambda: gif_bytes(frames, duration_ms=150),
-                          file_name="gan_progress.gif", mime="image/gif", on_click="ignore",
-                          disabled=len(frames) < 2, width="stretch")
+    st.image(grid_url(snap.run_id, snap.grid_step, snap.grid_png), width="stretch",
+             caption=f"samples at step {snap.grid_step:,} from {_grid_source(snap)} (fixed noise batch)")
 
 
-def quality_histogram() -> None:
+def _latest_grid_png() -> bytes:
     snap = get_trainer().snapshot()
+    if snap.grid_png is None:
+        return b""
+    return RENDERS.get("grid_x4", (snap.run_id, snap.grid_step), lambda: enlarge_png(snap.grid_png, DOWNLOAD_SCALE))
+
+
+def _progress_gif() -> bytes:
+    snap = get_trainer().snapshot()
+    frames = [f for _, f in snap.frames]
+    if not frames:
+        return b""
+    key = (snap.run_id, len(frames), snap.frames[-1][0])
+    return RENDERS.get("gif", key, lambda: gif_bytes(frames, duration_ms=150, scale=DOWNLOAD_SCALE))
+
+
+def downloads() -> None:
+    """Made when clicked, from the run as it is then: nothing is encoded for a viewer who never
+    downloads, and the buttons need no refresh."""
+    left, right = st.columns(2)
+    left.download_button("Download grid (PNG)", _latest_grid_png, file_name="gan_grid.png", mime="image/png",
+                         on_click="ignore", width="stretch", help="the latest grid, when you click")
+    right.download_button("Download progress (GIF)", _progress_gif, file_name="gan_progress.gif", mime="image/gif",
+                          on_click="ignore", width="stretch", help="every saved grid so far, as an animation")
+
+
+@st.fragment
+def grid_history() -> None:
+    """Earlier grids of the run; reruns only when its own widgets change."""
+    if not st.toggle("Browse grid history", key="browse_history"):
+        return
+    snap = get_trainer().snapshot()
+    if len(snap.frames) < 2:
+        st.caption("Earlier grids appear here once the run has saved a few.")
+        return
+    steps = [s for s, _ in snap.frames]
+    key = f"history_{snap.run_id}"
+    if st.session_state.get(key) not in steps:
+        st.session_state[key] = steps[-1]
+    chosen = st.select_slider("Grid at step", options=steps, key=key,
+                              help="The list is as of your last change here; move the slider to bring it up to date.")
+    png = dict(snap.frames)[chosen]
+    st.image(grid_url(snap.run_id, chosen, png), width="stretch",
+             caption=f"samples at step {chosen:,} from {_grid_source(snap)} (fixed noise batch)")
+    st.download_button("Download this grid (PNG)", RENDERS.get("grid_x4", (snap.run_id, chosen),
+                                                              lambda: enlarge_png(png, DOWNLOAD_SCALE)),
+                       file_name=f"gan_grid_step_{chosen:06d}.png", mime="image/png", on_click="ignore")
+
+
+def quality_histogram(snap: Snapshot) -> None:
     if snap.quality_note:
         st.info(f"Sample quality is not available for this dataset: {snap.quality_note}.")
     elif snap.histogram:
-        st.plotly_chart(charts.histogram_figure(snap.histogram), key="histogram_chart")
+        key = (snap.run_id, len(snap.quality_steps), snap.histogram)
+        st.plotly_chart(RENDERS.get("histogram", key, lambda: charts.histogram_figure(snap.histogram)),
+                        key="histogram_chart")
 
 
 def fid_chart(snap: Snapshot) -> None:
     if len(snap.quality_steps) and not snap.quality_note:
         fid, score, covered = snap.quality[-1]
-        st.plotly_chart(charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()), key="fid_chart")
+        key = (snap.run_id, len(snap.quality_steps), float(snap.quality_steps[-1]))
+        fig = RENDERS.get("fid", key, lambda: charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()))
+        st.plotly_chart(fig, key="fid_chart")
         st.caption(f"Latest: FID {fid:.1f}, classifier score {score:.2f} (real digits about 10), "
                    f"{int(covered)} of 10 digits covered. Measuring costs {snap.quality_cost:.1%} of training time.")
 
@@ -233,22 +295,18 @@ def charts_panel() -> None:
     if len(snap.history_steps) == 0:
         st.caption("Loss curves appear once training starts.")
         return
-    smoothing = st.session_state.get("smoothing", 0.6)
-    names = ["d_loss", "g_loss"] + (["d_loss_real", "d_loss_fake"] if st.session_state.get("show_parts") else [])
-    losses = {name: snap.metric(name) for name in names}
-    st.plotly_chart(charts.loss_figure(snap.history_steps, losses, smoothing), key="loss_chart")
-    st.plotly_chart(charts.d_output_figure(snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing),
-                    key="d_chart")
+    smoothing = float(st.session_state.get("smoothing", 0.6))
+    parts = bool(st.session_state.get("show_parts"))
+    names = ["d_loss", "g_loss"] + (["d_loss_real", "d_loss_fake"] if parts else [])
+    version = (snap.run_id, snap.history_version)
+    loss = RENDERS.get("loss", (*version, smoothing, parts), lambda: charts.loss_figure(
+        snap.history_steps, {name: snap.metric(name) for name in names}, smoothing))
+    d_out = RENDERS.get("d_output", (*version, smoothing), lambda: charts.d_output_figure(
+        snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing))
+    st.plotly_chart(loss, key="loss_chart")
+    st.plotly_chart(d_out, key="d_chart")
     fid_chart(snap)
-
-
-def live_view() -> None:
-    trainer = get_trainer()
-    snap = trainer.snapshot()
-    show_notice()
-    controls(trainer, snap)
-    status_row(snap)
-    grid_panel(snap)
+    quality_histogram(snap)
 
 
 def render() -> None:
@@ -257,6 +315,7 @@ def render() -> None:
     _defaults(snap)
     presenter_sidebar()
     settings_sidebar(trainer, snap)
+    st.html(PIXELATED)
     st.title("Watch a GAN learn")
     st.caption(
         "A DCGAN learns handwritten digits: the discriminator D tells real from generated, the generator G "
@@ -264,8 +323,13 @@ def render() -> None:
     )
     left, right = st.columns([5, 6], gap="large")
     with left:
-        st.fragment(run_every=st.session_state["refresh_s"])(live_view)()
-        st.fragment(run_every=st.session_state["chart_refresh_s"])(quality_histogram)()
+        # Controls are drawn by a full run only; the live panel asks for one when the state changes.
+        st.session_state[SHOWN_KEY] = (snap.run_id, snap.status)
+        controls(trainer, snap)
+        show_notice()
+        st.fragment(run_every=st.session_state["refresh_s"])(live_panel)()
+        downloads()
+        grid_history()
     with right:
         # Curves have their own, slower refresh: redrawing plotly is the page's biggest cost.
         st.fragment(run_every=st.session_state["chart_refresh_s"])(charts_panel)()
