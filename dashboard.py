@@ -1,19 +1,26 @@
-"""Streamlit entry point: `streamlit run dashboard.py` (or `make run`)."""
+"""Entry point: `streamlit run dashboard.py` (or `make run`) serves the dashboard's pages
+(gan_app/ui/main.py) and, beside them, the live channel that pushes the run's newest grid to
+every open tab (gan_app/ui/live_channel.py)."""
 
 import streamlit as st
 
 from gan_app.tfquiet import import_tensorflow_quietly
-from gan_app.ui import lab_page, learn_page, models_page, train_page
-from gan_app.ui.streamlit_fixes import keep_keras_state_between_reruns
 
-import_tensorflow_quietly()
-keep_keras_state_between_reruns()
-st.set_page_config(page_title="Watch a GAN learn", layout="wide")
-st.navigation(
-    [
-        st.Page(train_page.render, title="Train", icon=":material/monitoring:", url_path="train", default=True),
-        st.Page(lab_page.render, title="Latent lab", icon=":material/tune:", url_path="lab"),
-        st.Page(models_page.render, title="Models", icon=":material/folder_open:", url_path="models"),
-        st.Page(learn_page.render, title="Learn", icon=":material/school:", url_path="learn"),
-    ]
-).run()
+import_tensorflow_quietly()  # before anything below imports it, so its start-up lines stay out of the log
+
+from gan_app.ui.common import current_trainer  # noqa: E402
+from gan_app.ui.live_channel import LiveChannel, closing, live_routes  # noqa: E402
+
+
+def _snapshot():
+    trainer = current_trainer()
+    return None if trainer is None else trainer.snapshot()
+
+
+def _stop_training() -> None:
+    trainer = current_trainer()
+    if trainer is not None:
+        trainer.close()
+
+
+app = st.App("gan_app/ui/main.py", routes=live_routes(LiveChannel(_snapshot)), lifespan=lambda _: closing(_stop_training))

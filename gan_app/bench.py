@@ -50,7 +50,7 @@ def _steps_rate(read_step, seconds: float, warmup_steps: int = 40) -> float:
 def bench_dashboard(preset: Preset, seconds: float) -> dict:
     """Training speed of the dashboard's trainer alone, then inside a real `streamlit run`
     server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
-    from gan_app.e2e import DashboardServer, open_page, read_step
+    from gan_app.e2e import DashboardServer, live_step, open_page
     from gan_app.trainer import Settings, Trainer
 
     settings = Settings(preset=preset.name, batch_size=preset.batch_size)
@@ -63,7 +63,7 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
         trainer.close()
     with DashboardServer(env={"GAN_APP_PRESET": preset.name}) as server, open_page(server.url) as page:
         page.get_by_role("button", name="Start", exact=True).click()
-        with_viewer = _steps_rate(lambda: read_step(page), seconds)
+        with_viewer = _steps_rate(lambda: live_step(page), seconds)
     return {
         "preset": preset.name,
         "batch_size": preset.batch_size,

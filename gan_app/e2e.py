@@ -105,4 +105,17 @@ def metric_text(page: Any, label: str) -> str:
 
 
 def read_step(page: Any) -> int:
+    """The Step metric above the curves (refreshed with them, every few seconds)."""
     return int(metric_text(page, "Step").replace(",", ""))
+
+
+def live_step(page: Any) -> int:
+    """The step in the live panel's status line (pushed every second)."""
+    line = page.locator("[data-live='line']").first.inner_text()  # "step 1,234 · 31.2 steps/s · running"
+    return int(line.split("·")[0].replace("step", "").replace(",", "").strip() or 0)
+
+
+def live_grid_src(page: Any) -> str | None:
+    """The data: URL of the live panel's grid, None before the first grid."""
+    img = page.locator("[data-live='grid']").first
+    return img.get_attribute("src") if img.count() and img.is_visible() else None

@@ -36,7 +36,7 @@ RATE_WINDOW_S = 5.0  # steps/s on the page: the wall clock over this much recent
 HISTORY_EVERY_S = 1.0  # curves in the snapshot are refreshed at most this often while running
 
 class Trainer:
-    """Thread-safe; one per server process (the dashboard keeps it in st.cache_resource)."""
+    """Thread-safe; one per server process (gan_app.ui.common.get_trainer)."""
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class Trainer:
         self._device = _device_name()  # known before anything is built, so the page can say it
         self._run_id = next(_RUN_IDS)
         self._snapshot = Snapshot(settings=self._settings, device=self._device, run_id=self._run_id)
+        self._version = 0  # of the published snapshot
         # worker-only state
         self._step_obj: Any = None
         self._new_run_state()
@@ -130,6 +131,10 @@ class Trainer:
         self._commands.put(("close", None))
         if self._thread is not None:
             self._thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
 
     @property
     def thread_count(self) -> int:
@@ -410,7 +415,9 @@ class Trainer:
         q_steps, q_rows = self._quality.arrays()
         batch = self._step_obj.preset.batch_size if self._step_obj is not None else 0
         rate = self._wall_rate()
+        self._version += 1
         snap = Snapshot(
+            version=self._version,
             status=self._status,
             message=self._message,
             step=self._step,

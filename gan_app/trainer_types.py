@@ -52,6 +52,7 @@ class Settings:
 class Snapshot:
     """What a page renders. Built by the worker; never mutated after publishing."""
 
+    version: int = 0  # one more with every snapshot the trainer publishes
     status: str = "idle"
     message: str = ""  # why it paused, what went wrong, what is happening
     step: int = 0  # training iterations done

@@ -6,13 +6,16 @@ with the subprotocols ["streamlit", token], send a `rerun_script` BackMsg for th
 run, then run every fragment's auto-rerun timer, sending `rerun_script` with the fragment's id,
 `is_auto_rerun`, the widget states, the hashes of the cached messages and the page's script hash
 on every tick, whether or not the previous run has finished. It GETs every image and download
-URL the page shows, as the browser does. Protobufs are the ones that ship with streamlit.
+URL the page shows, as the browser does, and keeps open the event stream the live panel's
+script opens (`/live/...` in the component's data). Protobufs are the ones that ship with
+streamlit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ class ViewerStats:
     """What every viewer saw, pooled."""
 
     latencies_ms: list[float] = field(default_factory=list)  # refresh request -> fragment run finished
+    live_lags_ms: list[float] = field(default_factory=list)  # live update encoded -> received by the tab
     errors: Counter = field(default_factory=Counter)  # kind -> count
     error_examples: list[str] = field(default_factory=list)
     steps_seen: list[tuple[float, int]] = field(default_factory=list)  # (time, Step metric)
@@ -133,6 +137,7 @@ class PageState:
     """What the frontend keeps of a page: its elements' widgets, metrics, URLs and cache."""
 
     widgets: dict[str, WidgetState] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # widget label -> widget id
     buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
     metrics: dict[str, str] = field(default_factory=dict)  # label -> shown value
     cache: dict[str, tuple[float, ForwardMsg]] = field(default_factory=dict)  # hash -> (time last seen, msg)
@@ -163,9 +168,12 @@ class EmulatedViewer:
         self._pending: list[float] = []  # send times of fragment reruns no run has picked up yet
         self._inflight: dict[str, list[float]] = {}  # run id -> the requests that run answers
         self._fetched: set[str] = set()
+        self._stream_url = ""
+        self._stream: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._run_done = asyncio.Event()
         self.measuring = False  # latencies and steps count only while measuring
+        self.steps: list[int] = []  # every step this tab was shown, live panel and Step metric
         self.closed_by_us = False
 
     # ---- connection -----------------------------------------------------------------------
@@ -310,13 +318,22 @@ class EmulatedViewer:
         kind = el.WhichOneof("type")
         if kind == "metric":
             self.page.metrics[el.metric.label] = el.metric.body
-            if el.metric.label == "Step" and self.measuring:
+            if el.metric.label == "Step":
                 with contextlib.suppress(ValueError):
-                    self.stats.steps_seen.append((time.perf_counter(), int(el.metric.body.replace(",", ""))))
+                    self.steps.append(int(el.metric.body.replace(",", "")))
+                    if self.measuring:
+                        self.stats.steps_seen.append((time.perf_counter(), self.steps[-1]))
         elif kind == "imgs":
             self._fetch_all(img.url for img in el.imgs.imgs)
         elif kind == "download_button":
             self._fetch_all([el.download_button.url])
+        elif kind == "bidi_component" and el.bidi_component.json:
+            url = json.loads(el.bidi_component.json).get("url", "")
+            if url.startswith("/") and url != self._stream_url:  # the panel's script keeps one stream
+                if self._stream is not None:
+                    self._stream.cancel()
+                self._stream_url = url
+                self._stream = self._spawn(self._events(url))
         elif kind == "exception":
             self.stats.error("exception shown", f"{self.name}: {el.exception.type}: {el.exception.message}")
         elif kind == "button":
@@ -326,6 +343,59 @@ class EmulatedViewer:
             ws = default_widget_state(kind, proto)
             if ws is not None and proto.id not in self.page.widgets:
                 self.page.widgets[proto.id] = ws
+                self.page.labels[proto.label] = proto.id
+
+    async def _events(self, path: str) -> None:
+        """Hold a server-sent-events stream open as EventSource does; time every update."""
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError as exc:
+            self.stats.error("stream failed", f"{path}: {exc}")
+            return
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: text/event-stream\r\n"
+                         f"Cookie: {self.cookie}\r\n\r\n".encode())
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            if status != 200:
+                self.stats.error(f"HTTP {status}", path)
+                return
+            chunked = b"transfer-encoding: chunked" in head.lower()
+            buffer = b""
+            while True:
+                if chunked:
+                    size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        break
+                    data = await reader.readexactly(size + 2)
+                    buffer += data[:-2]
+                else:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    buffer += data
+                self.stats.bytes_received += len(data)
+                while b"\n\n" in buffer:
+                    event, buffer = buffer.split(b"\n\n", 1)
+                    self._event(event)
+            if not self.closed_by_us:
+                self.stats.error("dropped stream", f"{self.name}: the server closed {path}")
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            if not self.closed_by_us:
+                self.stats.error("dropped stream", f"{self.name}: {type(exc).__name__}: {exc}")
+        finally:
+            writer.close()
+
+    def _event(self, event: bytes) -> None:
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: "):
+                update = json.loads(line[6:])
+                self.steps.append(int(update["step"]))
+                if self.measuring:
+                    now = time.time()
+                    self.stats.live_lags_ms.append((now - update["sent"]) * 1000)
+                    self.stats.steps_seen.append((time.perf_counter(), int(update["step"])))
 
     def _fetch_all(self, urls: Iterable[str]) -> None:
         for url in urls:
@@ -404,18 +474,22 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     t1, s1 = await _read_step(url, stats)
     rss_end = _rss_mb(server_pid)
     await asyncio.gather(*(v.close() for v in viewers))
-    lat = sorted(stats.latencies_ms)
-
-    def pct(q: float) -> float | None:
-        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
+    def pct(values: list[float], q: float) -> float | None:
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
 
     return {
         "viewers": n,
         "seconds": round(t1 - t0, 1),
         "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
-        "refresh_p50_ms": pct(0.50),
-        "refresh_p95_ms": pct(0.95),
-        "refreshes": len(lat),
+        # the page's Python reruns for a tab (the numbers and curves): request -> finished
+        "refresh_p50_ms": pct(stats.latencies_ms, 0.50),
+        "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
+        "refreshes": len(stats.latencies_ms),
+        # the live panel's pushed updates: encoded -> received
+        "live_p50_ms": pct(stats.live_lags_ms, 0.50),
+        "live_p95_ms": pct(stats.live_lags_ms, 0.95),
+        "live_updates": len(stats.live_lags_ms),
         "errors": sum(stats.errors.values()),
         "error_kinds": dict(stats.errors),
         "error_examples": stats.error_examples[:3],

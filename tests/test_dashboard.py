@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from gan_app.checkpoint import SHIPPED_EXPORT
+from gan_app.step import device_name
 from gan_app.ui import charts
 from gan_app.ui.common import NOTICE_KEY, get_trainer, run_control
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def app(monkeypatch):
     monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "gan_app" / "ui" / "main.py"), default_timeout=60)
     yield at
     get_trainer().close()
     st.cache_resource.clear()
@@ -50,6 +51,7 @@ def test_page_renders_every_control_and_status(app):
     labels = {b.label for b in app.button}
     assert {"Start", "Pause", "Resume", "Stop", "Reset", "Step D", "Step G", "Step both"} <= labels
     assert metric(app, "Step") == "0" and metric(app, "State") == "idle"
+    assert metric(app, "Device") == device_name().split(" (")[0]  # known before any training, and it fits
     assert keras_state_is_kept()  # Streamlit's per-rerun keras clear_session is off
 
 
@@ -215,3 +217,5 @@ def test_fid_chart_keeps_its_log_axis_to_the_data():
     fig = charts.fid_figure(np.array([250.0, 500.0]), np.array([300.0, 120.0]), floor=9.1)
     assert fig.layout.yaxis.type == "log" and not fig.layout.annotations
     assert [t.name for t in fig.data] == ["FID", "real digits 9.1"]
+    # whole numbers on the log axis: 200 reads "200", not a lone "2" above "100"
+    assert list(fig.layout.yaxis.ticktext) == ["5", "10", "20", "50", "100", "200", "500"]

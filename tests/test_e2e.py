@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_app.e2e import CHROMIUM, DashboardServer, browser, goto_app, read_step
+from gan_app.e2e import CHROMIUM, DashboardServer, browser, goto_app, live_grid_src, live_step, read_step
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -16,19 +16,14 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 
-def wait_until(predicate, timeout=90.0, every=0.5):
+def wait_until(predicate, timeout=90.0, every=0.5, what="the expected state"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError("browser never saw the expected state")
-
-
-def grid_src(page):
-    img = page.locator("[data-testid='stImage'] img").first
-    return img.get_attribute("src") if img.count() else None
+    raise AssertionError(f"the browser never saw {what} within {timeout:.0f} s")
 
 
 @pytest.fixture
@@ -47,24 +42,27 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             assert read_step(teacher) == 0
             teacher.get_by_role("button", name="Start", exact=True).click()
             wait_until(lambda: read_step(teacher) > 0)
-            first_grid = wait_until(lambda: grid_src(teacher))
-            step_a = read_step(teacher)
-            wait_until(lambda: read_step(teacher) > step_a + 20)
-            wait_until(lambda: grid_src(teacher) not in (None, first_grid))  # the grid changes as G learns
+            first_grid = wait_until(lambda: live_grid_src(teacher))
+            step_a = live_step(teacher)
+            wait_until(lambda: live_step(teacher) > step_a + 20)  # the live panel is pushed every second
+            wait_until(lambda: live_grid_src(teacher) not in (None, first_grid))  # the grid changes as G learns
 
-            student = goto_app(b.new_page(viewport={"width": 1280, "height": 900}), server.url)
+            # a student opens the Train page by its own URL
+            student = goto_app(b.new_page(viewport={"width": 1280, "height": 900}), server.url + "/train")
             pages.append(student)
             wait_until(lambda: read_step(student) > 0)  # the same run, not a new one
-            assert abs(read_step(student) - read_step(teacher)) < 200
+            steps = (live_step(student), live_step(teacher))
+            assert abs(steps[0] - steps[1]) < 200, f"student and teacher at steps {steps}"
             assert student.get_by_role("button", name="Start", exact=True).is_disabled()  # it is running already
 
             teacher.get_by_role("button", name="Pause", exact=True).click()
             wait_until(lambda: "paused" in teacher.locator("[data-testid='stMetric']").filter(
-                has=teacher.get_by_text("State", exact=True)).inner_text())
+                has=teacher.get_by_text("State", exact=True)).inner_text(), what="State: paused")
             time.sleep(2)  # let any refresh in flight land
             paused_at = read_step(teacher)
             time.sleep(3)
-            assert read_step(teacher) == paused_at
+            shown = (read_step(teacher), live_step(teacher))
+            assert shown == (paused_at, paused_at), f"paused at {paused_at}, then shown {shown}"
             wait_until(lambda: read_step(student) == paused_at)
         except BaseException:
             for i, page in enumerate(pages):

@@ -8,6 +8,19 @@ import plotly.graph_objects as go
 MAX_DRAWN_POINTS = 500  # per curve, whatever the run's length (a chart is about as many pixels wide)
 
 
+class SharedFigure(go.Figure):
+    """A finished figure shown to many viewers. Streamlit asks every figure for `to_dict()` on
+    every call, which deep-copies it; this one prepares that dict once and hands it out as is
+    (Streamlit only reads it)."""
+
+    def __init__(self, figure: go.Figure) -> None:
+        super().__init__(figure)
+        self._as_dict = figure.to_dict()
+
+    def to_dict(self) -> dict:
+        return self._as_dict
+
+
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
     """TensorBoard-style exponential moving average with debiasing; smoothing in [0, 1)."""
     values = np.asarray(values, np.float64)
@@ -75,8 +88,22 @@ def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -
         # a trace, not add_hline's annotation: plotly places annotations on log axes in log10 units
         fig.add_trace(go.Scatter(x=[steps[0], steps[-1]], y=[floor, floor], mode="lines", name=f"real digits {floor:.1f}",
                                  line=dict(dash="dot", color="green")))
-    fig.update_yaxes(type="log")
+    values = np.r_[np.asarray(fid, np.float64), [floor] if floor is not None else []]
+    ticks = log_ticks(float(np.nanmin(values)), float(np.nanmax(values))) if len(values) else []
+    # plotly's own log ticks label 200 as a lone "2"; a class reads whole numbers
+    fig.update_yaxes(type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     return fig
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering [lo, hi] (one below and one above), for a log axis."""
+    lo, hi = max(lo, 1e-3), max(hi, lo)
+    ticks = []
+    for exponent in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        ticks += [m * 10.0**exponent for m in (1, 2, 5)]
+    below = [t for t in ticks if t <= lo]
+    above = [t for t in ticks if t >= hi]
+    return [t for t in ticks if (below[-1] if below else lo) <= t <= (above[0] if above else hi)]
 
 
 def histogram_figure(shares: tuple[float, ...] | np.ndarray, threshold: float = 0.02) -> go.Figure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
@@ -26,11 +27,25 @@ SHOWN_NOTICE_KEY = "notice_shown"  # session_state: (kind, text, monotonic time 
 NOTICE_SECONDS = 8.0
 
 
-@st.cache_resource(show_spinner=False)
+_trainer: Trainer | None = None
+_trainer_lock = threading.Lock()
+
+
 def get_trainer() -> Trainer:
-    """One trainer per server process, shared by every viewer. GAN_APP_PRESET picks the
-    preset a fresh server starts with (default: fast)."""
-    return Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)), checkpoint_dir=checkpoints_root() / LIVE_RUN)
+    """One trainer per server process, shared by every viewer and by the live channel, which
+    serves outside any script run (so not in st.cache_resource; "Clear cache" cannot drop it
+    either). GAN_APP_PRESET picks the preset a fresh server starts with (default: fast)."""
+    global _trainer
+    with _trainer_lock:
+        if _trainer is None or _trainer.closed:
+            _trainer = Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)),
+                               checkpoint_dir=checkpoints_root() / LIVE_RUN)
+        return _trainer
+
+
+def current_trainer() -> Trainer | None:
+    """The server's trainer if a page has created it, without creating one."""
+    return _trainer
 
 
 def checkpoints_root() -> Path:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from typing import Callable
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from gan_app.config import LOSSES, NOISES, PRESETS
 from gan_app.data import DATASETS
-from gan_app.images import data_url, enlarge_png, gif_bytes
+from gan_app.images import enlarge_png, gif_bytes
 from gan_app.trainer import Settings, Snapshot, Trainer
 from gan_app.trainer_types import STATES
 from gan_app.ui import charts
+from gan_app.ui.live_channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
+from gan_app.ui.live_panel import live_panel
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.common import (
     LIVE_RUN,
@@ -27,7 +31,6 @@ from gan_app.ui.common import (
 )
 
 EXPORT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-SHOWN_KEY = "train_page_shown"  # session_state: (run_id, status) the controls were drawn for
 DOWNLOAD_SCALE = 4  # live grids are kept one pixel per pixel; downloads enlarge them
 # Grids travel at one pixel per pixel; the browser enlarges them without blurring.
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
@@ -133,10 +136,11 @@ def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
         st.button("Export generator", on_click=_export, args=(trainer,), disabled=locked)
 
         st.subheader("This page")
-        st.slider("Refresh status and grid every (s)", 0.5, 5.0, key="refresh_s", step=0.5)
-        st.slider("Refresh curves every (s)", 1.0, 10.0, key="chart_refresh_s", step=0.5,
-                  help="Redrawing the charts costs the browser most; every 5 s keeps a 2-core laptop "
-                       "training at 90% of full speed while a tab is open.")
+        st.slider("Refresh the grid every (s)", MIN_EVERY_S, MAX_EVERY_S, key="refresh_s", step=0.5,
+                  help="The live panel is pushed to every tab; this sets how often yours takes it.")
+        st.slider("Refresh numbers and curves every (s)", 1.0, 10.0, key="chart_refresh_s", step=0.5,
+                  help="Every refresh reruns this page's Python on the server for your tab: every 5 s "
+                       "lets a class watch without slowing the run.")
         st.slider("Curve smoothing (EMA)", 0.0, 0.99, key="smoothing", step=0.01)
         st.checkbox("Show d_loss_real and d_loss_fake", key="show_parts")
 
@@ -168,15 +172,14 @@ def control_action(trainer: Trainer, name: str):
 
 def controls(trainer: Trainer, snap: Snapshot) -> None:
     locked = not can_control(st.session_state)
-    cols = st.columns(4) + st.columns(4)
-    for col, (label, name, enabled_in) in zip(cols, CONTROLS):
+    for col, (label, name, enabled_in) in zip(st.columns(len(CONTROLS)), CONTROLS):
         col.button(label, key=f"btn_{name}", width="stretch",
                    disabled=locked or snap.status not in enabled_in,
                    on_click=run_control, args=(st.session_state, control_action(trainer, name)))
 
 
 def status_row(snap: Snapshot) -> None:
-    # One horizontal container, not columns: every block is one more message to every viewer, every second.
+    # One horizontal container, not columns: every block is one more message to every tab.
     with st.container(horizontal=True, gap="medium"):
         st.metric("Step", f"{snap.step:,}", width="content")
         st.metric("steps/s", f"{snap.steps_per_s:.1f}", width="content",
@@ -186,33 +189,6 @@ def status_row(snap: Snapshot) -> None:
                   help="training time, pauses excluded")
         st.metric("State", snap.status, width="content")
         st.metric("Device", snap.device.split(" (")[0] or "?", width="content", help=snap.device)
-    if snap.status == "error":
-        st.error(f"Training stopped with an error: {snap.message}")
-    elif snap.message:
-        (st.warning if snap.status == "paused" else st.info)(snap.message)
-
-
-def _grid_source(snap: Snapshot) -> str:
-    return "G's moving average" if snap.settings.preset_obj().ema else "G"
-
-
-def grid_url(run_id: int, step: int, png: bytes) -> str:
-    """The grid as a data: URL, built once for every viewer. It travels inside the page's own
-    message, so no viewer can ask for an image that is already gone."""
-    return RENDERS.get("grid", (run_id, step), lambda: data_url(png))
-
-
-def live_panel() -> None:
-    """The one part of the page every viewer refreshes every second: status and grid."""
-    snap = get_trainer().snapshot()
-    if st.session_state.get(SHOWN_KEY) != (snap.run_id, snap.status):
-        st.rerun()  # the state changed: redraw the page, so the controls offer what it allows now
-    status_row(snap)
-    if snap.grid_png is None:
-        st.info("Press **Start** (or a Step button): the 5x5 grid of samples from one fixed noise batch appears here.")
-        return
-    st.image(grid_url(snap.run_id, snap.grid_step, snap.grid_png), width="stretch",
-             caption=f"samples at step {snap.grid_step:,} from {_grid_source(snap)} (fixed noise batch)")
 
 
 def _latest_grid_png() -> bytes:
@@ -258,10 +234,15 @@ def grid_history() -> None:
                               help="The list is as of your last change here; move the slider to bring it up to date.")
     png = dict(snap.frames)[chosen]
     st.image(grid_url(snap.run_id, chosen, png), width="stretch",
-             caption=f"samples at step {chosen:,} from {_grid_source(snap)} (fixed noise batch)")
+             caption=f"samples at step {chosen:,} from {grid_source(snap)} (fixed noise batch)")
     st.download_button("Download this grid (PNG)", RENDERS.get("grid_x4", (snap.run_id, chosen),
                                                               lambda: enlarge_png(png, DOWNLOAD_SCALE)),
                        file_name=f"gan_grid_step_{chosen:06d}.png", mime="image/png", on_click="ignore")
+
+
+def shared_figure(kind: str, key: tuple, build: Callable[[], go.Figure]) -> charts.SharedFigure:
+    """A figure built once for every viewer of the same data and view settings."""
+    return RENDERS.get(kind, key, lambda: charts.SharedFigure(build()))
 
 
 def quality_histogram(snap: Snapshot) -> None:
@@ -269,7 +250,7 @@ def quality_histogram(snap: Snapshot) -> None:
         st.info(f"Sample quality is not available for this dataset: {snap.quality_note}.")
     elif snap.histogram:
         key = (snap.run_id, len(snap.quality_steps), snap.histogram)
-        st.plotly_chart(RENDERS.get("histogram", key, lambda: charts.histogram_figure(snap.histogram)),
+        st.plotly_chart(shared_figure("histogram", key, lambda: charts.histogram_figure(snap.histogram)),
                         key="histogram_chart")
 
 
@@ -277,7 +258,7 @@ def fid_chart(snap: Snapshot) -> None:
     if len(snap.quality_steps) and not snap.quality_note:
         fid, score, covered = snap.quality[-1]
         key = (snap.run_id, len(snap.quality_steps), float(snap.quality_steps[-1]))
-        fig = RENDERS.get("fid", key, lambda: charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()))
+        fig = shared_figure("fid", key, lambda: charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()))
         st.plotly_chart(fig, key="fid_chart")
         st.caption(f"Latest: FID {fid:.1f}, classifier score {score:.2f} (real digits about 10), "
                    f"{int(covered)} of 10 digits covered. Measuring costs {snap.quality_cost:.1%} of training time.")
@@ -290,8 +271,10 @@ def real_floor() -> float | None:
     return classifier_info().get("real_floor_fid")
 
 
-def charts_panel() -> None:
+def progress_panel() -> None:
+    """Numbers and curves: every tab reruns this every chart_refresh_s seconds."""
     snap = get_trainer().snapshot()
+    status_row(snap)
     if len(snap.history_steps) == 0:
         st.caption("Loss curves appear once training starts.")
         return
@@ -299,9 +282,9 @@ def charts_panel() -> None:
     parts = bool(st.session_state.get("show_parts"))
     names = ["d_loss", "g_loss"] + (["d_loss_real", "d_loss_fake"] if parts else [])
     version = (snap.run_id, snap.history_version)
-    loss = RENDERS.get("loss", (*version, smoothing, parts), lambda: charts.loss_figure(
+    loss = shared_figure("loss", (*version, smoothing, parts), lambda: charts.loss_figure(
         snap.history_steps, {name: snap.metric(name) for name in names}, smoothing))
-    d_out = RENDERS.get("d_output", (*version, smoothing), lambda: charts.d_output_figure(
+    d_out = shared_figure("d_output", (*version, smoothing), lambda: charts.d_output_figure(
         snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing))
     st.plotly_chart(loss, key="loss_chart")
     st.plotly_chart(d_out, key="d_chart")
@@ -315,21 +298,18 @@ def render() -> None:
     _defaults(snap)
     presenter_sidebar()
     settings_sidebar(trainer, snap)
-    st.html(PIXELATED)
     st.title("Watch a GAN learn")
     st.caption(
         "A DCGAN learns handwritten digits: the discriminator D tells real from generated, the generator G "
         "learns to fool it. Everyone connected watches the same run."
     )
+    st.html(PIXELATED)
+    controls(trainer, snap)
+    show_notice()
     left, right = st.columns([5, 6], gap="large")
     with left:
-        # Controls are drawn by a full run only; the live panel asks for one when the state changes.
-        st.session_state[SHOWN_KEY] = (snap.run_id, snap.status)
-        controls(trainer, snap)
-        show_notice()
-        st.fragment(run_every=st.session_state["refresh_s"])(live_panel)()
+        live_panel(snap, float(st.session_state["refresh_s"]))
         downloads()
         grid_history()
     with right:
-        # Curves have their own, slower refresh: redrawing plotly is the page's biggest cost.
-        st.fragment(run_every=st.session_state["chart_refresh_s"])(charts_panel)()
+        st.fragment(run_every=st.session_state["chart_refresh_s"])(progress_panel)()

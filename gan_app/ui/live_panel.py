@@ -1,0 +1,101 @@
+"""The live panel: the newest sample grid, a status line and the run's message, kept current
+by the live channel's event stream (no Python runs for it once the page is drawn). When the run
+changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
+offer what the new state allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from streamlit import config
+
+from gan_app.trainer_types import Snapshot
+from gan_app.ui.live_channel import EVENTS_PATH, live_update
+
+HTML = """
+<div class="gan-live">
+  <div class="gan-line" data-live="line"></div>
+  <div class="gan-message" data-live="message" hidden></div>
+  <div class="gan-empty" data-live="empty">Press <b>Start</b> (or a Step button): the 5x5 grid of samples from one
+    fixed noise batch appears here.</div>
+  <img class="gan-grid" data-live="grid" alt="the live 5x5 grid of generated samples" hidden>
+  <div class="gan-caption" data-live="caption"></div>
+</div>
+"""
+
+CSS = """
+.gan-live { font-family: inherit; }
+.gan-line { font-size: 1.1rem; font-weight: 600; margin-bottom: 0.5rem; font-variant-numeric: tabular-nums; }
+.gan-grid { width: 100%; image-rendering: pixelated; display: block; border-radius: 0.25rem; }
+.gan-caption { font-size: 0.875rem; opacity: 0.65; text-align: center; margin-top: 0.25rem; }
+.gan-empty { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); }
+.gan-message { padding: 0.75rem 1rem; border-radius: 0.5rem; margin-bottom: 0.5rem; }
+.gan-message.info { background: rgba(28, 131, 225, 0.1); }
+.gan-message.warning { background: rgba(255, 193, 7, 0.2); }
+.gan-message.error { background: rgba(255, 43, 43, 0.15); }
+"""
+
+# Mounted again on every page run: keep one stream per panel, and show the newest update.
+JS = """
+export default function (component) {
+  const { parentElement, data, setTriggerValue } = component;
+  const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
+  const panel = parentElement.__ganLive || (parentElement.__ganLive = { source: null, url: null, asked: null });
+  panel.shown = data.shown;
+  const show = (u) => {
+    el("line").textContent = u.line;
+    const msg = el("message");
+    msg.hidden = !u.message;
+    msg.className = "gan-message " + u.message_kind;
+    msg.textContent = u.message;
+    if (u.grid) {
+      const img = el("grid");
+      img.src = u.grid;
+      img.hidden = false;
+      el("empty").hidden = true;
+      el("caption").textContent = u.caption;
+    } else if (u.grid_step < 0) {
+      el("grid").hidden = true;
+      el("grid").removeAttribute("src");
+      el("empty").hidden = false;
+      el("caption").textContent = "";
+    }
+    const state = u.run + ":" + u.status;
+    if (state !== panel.shown && panel.asked !== state) {
+      panel.asked = state;  // once per new state: the page run that follows brings `shown` up to date
+      setTriggerValue("state_changed", state);
+    }
+  };
+  show(data.initial);
+  if (panel.url !== data.url) {
+    if (panel.source) panel.source.close();
+    panel.url = data.url;
+    panel.source = new EventSource(data.url);
+  }
+  panel.source.onmessage = (event) => show(JSON.parse(event.data));
+  return () => {
+    if (!parentElement.isConnected && panel.source) {
+      panel.source.close();
+      panel.source = null;
+      panel.url = null;
+    }
+  };
+}
+"""
+
+_component = st.components.v2.component("gan_app.live_panel", html=HTML, css=CSS, js=JS)
+
+
+def events_url(every: float) -> str:
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return (f"/{base}" if base else "") + f"{EVENTS_PATH}?every={every:g}"
+
+
+def live_panel(snap: Snapshot, every: float) -> Any:
+    """Mount the panel with the page's snapshot (so it shows at once) and its stream."""
+    return _component(
+        data={"url": events_url(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}"},
+        key="live_panel",
+        on_state_changed_change=lambda: None,  # a page run is all the panel asks for
+    )
