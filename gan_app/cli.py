@@ -167,11 +167,11 @@ def cmd_quality(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from gan_app import bench
+    from gan_app.bench import training as bench
 
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
     if args.viewers:
-        from gan_app.viewers import bench_viewers
+        from gan_app.bench.viewers import bench_viewers
 
         for row in bench_viewers(args.viewers, args.seconds, preset.name):
             print(json.dumps(row), flush=True)

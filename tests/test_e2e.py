@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gan_app.e2e import CHROMIUM, DashboardServer, browser, goto_app, live_grid_src, live_step, read_step
+from gan_app.bench.browser import CHROMIUM, browser, goto_app, live_grid_src, live_step, read_step
+from gan_app.bench.server import DashboardServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -51,6 +52,7 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             student = goto_app(b.new_page(viewport={"width": 1280, "height": 900}), server.url + "/train")
             pages.append(student)
             wait_until(lambda: read_step(student) > 0)  # the same run, not a new one
+            wait_until(lambda: live_step(student) > 0, what="the student's live panel")
             steps = (live_step(student), live_step(teacher))
             assert abs(steps[0] - steps[1]) < 200, f"student and teacher at steps {steps}"
             assert student.get_by_role("button", name="Start", exact=True).is_disabled()  # it is running already

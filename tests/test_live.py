@@ -6,14 +6,13 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_app.trainer import Trainer
 from gan_app.trainer_types import Settings, Snapshot
 from gan_app.ui.common import get_trainer
-from gan_app.ui.live_channel import LiveChannel, live_update, parse_every
+from gan_app.ui.live_channel import LiveChannel, live_update, parse_every, same_origin
 from gan_app.ui.shared import RENDERS, SharedRenders
 
 MAIN = Path(__file__).resolve().parent.parent / "gan_app" / "ui" / "main.py"
@@ -79,13 +78,12 @@ def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed
 
         async def take(n, every=0.5):
             stream, events = channel.stream(every), []
-            async for chunk in stream:
-                if chunk.startswith(b"data: "):
-                    events.append(json.loads(chunk[6:]))
-                    if len(events) == n:
-                        await stream.aclose()
-                        return events
-                    trainer.step_once("both")  # a new snapshot between two ticks
+            async for text in stream:
+                events.append(json.loads(text))
+                if len(events) == n:
+                    await stream.aclose()
+                    return events
+                trainer.step_once("both")  # a new snapshot between two ticks
 
         events = asyncio.run(take(2))
         encodes = channel.encodes
@@ -106,6 +104,8 @@ def test_the_live_update_says_what_the_page_showed():
     assert update["message_kind"] == "error" and "boom" in update["message"]
     assert update["grid"] is None and update["caption"] == ""
     assert parse_every("0.01") == 0.5 and parse_every("99") == 5.0 and parse_every("junk") == 1.0
+    assert same_origin("http://class.local:8501", "class.local:8501") and same_origin(None, "x:1")
+    assert not same_origin("https://elsewhere.example", "class.local:8501")
 
 
 class _SlowRecordStep:

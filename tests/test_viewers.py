@@ -3,8 +3,8 @@
 import asyncio
 import time
 
-from gan_app.e2e import DashboardServer
-from gan_app.viewers import EmulatedViewer, ViewerStats
+from gan_app.bench.server import DashboardServer
+from gan_app.bench.tab import EmulatedViewer, ViewerStats
 
 
 async def _watch(url: str, n: int, seconds: float):

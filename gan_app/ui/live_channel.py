@@ -2,11 +2,12 @@
 
 A browser tab that reran the page's Python every second to show the newest grid cost the run a
 few percent of its speed per ten tabs (a fresh script thread, a dozen messages and their
-wake-ups, every second, for every tab). Instead the live panel keeps one server-sent-events
-stream open per tab (`GET /live/events`): the server builds each update once, as bytes, and
-writes the same bytes to every tab whose refresh interval is due, in one burst per interval.
-The route is part of the Streamlit app itself (`st.App` in dashboard.py), so `streamlit run
-dashboard.py` still starts everything.
+wake-ups, every second, for every tab). Instead the live panel keeps one websocket open per tab
+(`/live/socket`): the server encodes each update once and writes the same text to every tab
+whose refresh interval is due, in one burst per interval. (A websocket, not server-sent events:
+a browser keeps at most six HTTP connections to one server, so a seventh tab of a stream-per-tab
+page would never load.) The route is part of the Streamlit app itself (`st.App` in
+dashboard.py), so `streamlit run dashboard.py` still starts everything.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import json
 import threading
 import time
 from typing import Any, AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 from gan_app.images import data_url
 from gan_app.trainer_types import Snapshot
 from gan_app.ui.shared import RENDERS
 
-EVENTS_PATH = "/live/events"
+SOCKET_PATH = "/live/socket"
 MIN_EVERY_S, MAX_EVERY_S = 0.5, 5.0  # what a tab may ask for (the page's slider offers the same)
-KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 
 
 def grid_source(snap: Snapshot) -> str:
@@ -72,11 +73,11 @@ class LiveChannel:
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         self._snapshot = snapshot
         self._lock = threading.Lock()
-        self._encoded: tuple[tuple[int, int], bytes, bytes] | None = None  # (run, version), with grid, without
+        self._encoded: tuple[tuple[int, int], str, str] | None = None  # (run, version), with grid, without
         self.encodes = 0  # how many updates were encoded (tests; the bench)
 
-    def current(self) -> tuple[tuple[int, int], int, bytes, bytes] | None:
-        """((run, version), grid step, event with the grid, event without it); None before any trainer."""
+    def current(self) -> tuple[tuple[int, int], int, str, str] | None:
+        """((run, version), grid step, update with the grid, without it); None before any trainer."""
         snap = self._snapshot()
         if snap is None:
             return None
@@ -84,37 +85,29 @@ class LiveChannel:
         with self._lock:
             if self._encoded is None or self._encoded[0] != key:
                 update = live_update(snap)
-                full = _event(update)
+                full = json.dumps(update, separators=(",", ":"))
                 update["grid"] = None  # the tab keeps the grid it has
-                self._encoded = (key, full, _event(update))
+                self._encoded = (key, full, json.dumps(update, separators=(",", ":")))
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 
-    async def stream(self, every: float) -> AsyncIterator[bytes]:
-        """One tab's events: the newest update at every multiple of `every` seconds (so tabs
-        with the same interval are served in one burst), only when it changed."""
+    async def stream(self, every: float) -> AsyncIterator[str]:
+        """One tab's updates: the newest at every multiple of `every` seconds (so tabs with the
+        same interval are served in one burst), only when it changed, with the grid only when
+        that changed."""
         loop = asyncio.get_running_loop()
-        sent_key, sent_grid, last_write = None, None, loop.time()
-        yield b": live\n\n"
+        sent_key, sent_grid = None, None
         while True:
-            await asyncio.sleep(every - loop.time() % every)
-            now = loop.time()
             current = self.current()
             if current is not None and current[0] != sent_key:
                 key, grid_step, full, light = current
-                sent_key, last_write = key, now
+                sent_key = key
                 if (key[0], grid_step) != sent_grid:
                     sent_grid = (key[0], grid_step)
                     yield full
                 else:
                     yield light
-            elif now - last_write >= KEEPALIVE_S:
-                last_write = now
-                yield b": keep-alive\n\n"
-
-
-def _event(update: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(update, separators=(",", ":")).encode() + b"\n\n"
+            await asyncio.sleep(every - loop.time() % every)
 
 
 def parse_every(text: str | None, default: float = 1.0) -> float:
@@ -125,18 +118,47 @@ def parse_every(text: str | None, default: float = 1.0) -> float:
     return min(MAX_EVERY_S, max(MIN_EVERY_S, value))
 
 
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A browser names the page's origin; only pages of this server may open the socket."""
+    if origin is None:
+        return True  # not a browser (a benchmark, a test)
+    return host is not None and urlsplit(origin).netloc == host
+
+
 def live_routes(channel: LiveChannel) -> list[Any]:
-    """The Starlette route of the live channel, for st.App."""
-    from starlette.requests import Request
-    from starlette.responses import StreamingResponse
-    from starlette.routing import Route
+    """The websocket route of the live channel, for st.App."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    async def events(request: Request) -> StreamingResponse:
-        every = parse_every(request.query_params.get("every"))
-        return StreamingResponse(channel.stream(every), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    async def socket(websocket: WebSocket) -> None:
+        if not same_origin(websocket.headers.get("origin"), websocket.headers.get("host")):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        every = parse_every(websocket.query_params.get("every"))
 
-    return [Route(EVENTS_PATH, events)]
+        async def send() -> None:
+            async for text in channel.stream(every):
+                await websocket.send_text(text)
+
+        async def until_closed() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+
+        tasks = [asyncio.ensure_future(send()), asyncio.ensure_future(until_closed())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    from streamlit import config
+
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    paths = [SOCKET_PATH] + ([f"/{base}{SOCKET_PATH}"] if base else [])
+    return [WebSocketRoute(path, socket) for path in paths]
 
 
 @contextlib.asynccontextmanager

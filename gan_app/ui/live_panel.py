@@ -1,7 +1,7 @@
 """The live panel: the newest sample grid, a status line and the run's message, kept current
-by the live channel's event stream (no Python runs for it once the page is drawn). When the run
+by the live channel's websocket (no Python runs for it once the page is drawn). When the run
 changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
-offer what the new state allows."""
+offer what the new state allows. If the socket drops (a server restart), it reconnects."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit import config
 
 from gan_app.trainer_types import Snapshot
-from gan_app.ui.live_channel import EVENTS_PATH, live_update
+from gan_app.ui.live_channel import SOCKET_PATH, live_update
 
 HTML = """
 <div class="gan-live">
@@ -36,12 +36,12 @@ CSS = """
 .gan-message.error { background: rgba(255, 43, 43, 0.15); }
 """
 
-# Mounted again on every page run: keep one stream per panel, and show the newest update.
+# Mounted again on every page run: keep one socket per panel, and show the newest update.
 JS = """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
-  const panel = parentElement.__ganLive || (parentElement.__ganLive = { source: null, url: null, asked: null });
+  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null });
   panel.shown = data.shown;
   const show = (u) => {
     el("line").textContent = u.line;
@@ -67,18 +67,29 @@ export default function (component) {
       setTriggerValue("state_changed", state);
     }
   };
+  panel.show = show;
   show(data.initial);
-  if (panel.url !== data.url) {
-    if (panel.source) panel.source.close();
-    panel.url = data.url;
-    panel.source = new EventSource(data.url);
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + data.path;
+  const connect = () => {
+    const socket = new WebSocket(url);
+    socket.onmessage = (event) => panel.show(JSON.parse(event.data));
+    socket.onclose = () => {
+      if (panel.socket === socket) setTimeout(() => { if (panel.socket === socket) panel.socket = connect(); }, 2000);
+    };
+    return socket;
+  };
+  if (panel.url !== url) {
+    const old = panel.socket;
+    panel.url = url;
+    panel.socket = connect();
+    if (old) old.close();
   }
-  panel.source.onmessage = (event) => show(JSON.parse(event.data));
   return () => {
-    if (!parentElement.isConnected && panel.source) {
-      panel.source.close();
-      panel.source = null;
+    if (!parentElement.isConnected && panel.socket) {
+      const socket = panel.socket;
+      panel.socket = null;
       panel.url = null;
+      socket.close();
     }
   };
 }
@@ -87,15 +98,15 @@ export default function (component) {
 _component = st.components.v2.component("gan_app.live_panel", html=HTML, css=CSS, js=JS)
 
 
-def events_url(every: float) -> str:
+def socket_path(every: float) -> str:
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return (f"/{base}" if base else "") + f"{EVENTS_PATH}?every={every:g}"
+    return (f"/{base}" if base else "") + f"{SOCKET_PATH}?every={every:g}"
 
 
 def live_panel(snap: Snapshot, every: float) -> Any:
-    """Mount the panel with the page's snapshot (so it shows at once) and its stream."""
+    """Mount the panel with the page's snapshot (so it shows at once) and its socket."""
     return _component(
-        data={"url": events_url(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}"},
+        data={"path": socket_path(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}"},
         key="live_panel",
         on_state_changed_change=lambda: None,  # a page run is all the panel asks for
     )

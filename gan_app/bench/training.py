@@ -50,7 +50,8 @@ def _steps_rate(read_step, seconds: float, warmup_steps: int = 40) -> float:
 def bench_dashboard(preset: Preset, seconds: float) -> dict:
     """Training speed of the dashboard's trainer alone, then inside a real `streamlit run`
     server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
-    from gan_app.e2e import DashboardServer, live_step, open_page
+    from gan_app.bench.browser import live_step, open_page
+    from gan_app.bench.server import DashboardServer
     from gan_app.trainer import Settings, Trainer
 
     settings = Settings(preset=preset.name, batch_size=preset.batch_size)

@@ -1,4 +1,4 @@
-"""Emulated browser tabs for `bench --viewers`: what a class of students does to the server.
+"""An emulated browser tab for `bench --viewers`: what one student does to the server.
 
 Each viewer does what Streamlit's frontend does in a real tab (read from Streamlit's own code
 and checked against Chromium): GET / for the XSRF cookie, open the websocket `/_stcore/stream`
@@ -6,9 +6,8 @@ with the subprotocols ["streamlit", token], send a `rerun_script` BackMsg for th
 run, then run every fragment's auto-rerun timer, sending `rerun_script` with the fragment's id,
 `is_auto_rerun`, the widget states, the hashes of the cached messages and the page's script hash
 on every tick, whether or not the previous run has finished. It GETs every image and download
-URL the page shows, as the browser does, and keeps open the event stream the live panel's
-script opens (`/live/...` in the component's data). Protobufs are the ones that ship with
-streamlit.
+URL the page shows, as the browser does, and keeps open the websocket the live panel's script
+opens (`/live/...` in the component's data). Protobufs are the ones that ship with streamlit.
 """
 
 from __future__ import annotations
@@ -168,8 +167,8 @@ class EmulatedViewer:
         self._pending: list[float] = []  # send times of fragment reruns no run has picked up yet
         self._inflight: dict[str, list[float]] = {}  # run id -> the requests that run answers
         self._fetched: set[str] = set()
-        self._stream_url = ""
-        self._stream: asyncio.Task | None = None
+        self._live_path = ""
+        self._live_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._run_done = asyncio.Event()
         self.measuring = False  # latencies and steps count only while measuring
@@ -328,12 +327,12 @@ class EmulatedViewer:
         elif kind == "download_button":
             self._fetch_all([el.download_button.url])
         elif kind == "bidi_component" and el.bidi_component.json:
-            url = json.loads(el.bidi_component.json).get("url", "")
-            if url.startswith("/") and url != self._stream_url:  # the panel's script keeps one stream
-                if self._stream is not None:
-                    self._stream.cancel()
-                self._stream_url = url
-                self._stream = self._spawn(self._events(url))
+            path = json.loads(el.bidi_component.json).get("path", "")
+            if path.startswith("/live/") and path != self._live_path:  # the panel's script keeps one socket
+                if self._live_task is not None:
+                    self._live_task.cancel()
+                self._live_path = path
+                self._live_task = self._spawn(self._live(path))
         elif kind == "exception":
             self.stats.error("exception shown", f"{self.name}: {el.exception.type}: {el.exception.message}")
         elif kind == "button":
@@ -345,57 +344,30 @@ class EmulatedViewer:
                 self.page.widgets[proto.id] = ws
                 self.page.labels[proto.label] = proto.id
 
-    async def _events(self, path: str) -> None:
-        """Hold a server-sent-events stream open as EventSource does; time every update."""
-        try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError as exc:
-            self.stats.error("stream failed", f"{path}: {exc}")
-            return
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: text/event-stream\r\n"
-                         f"Cookie: {self.cookie}\r\n\r\n".encode())
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            if status != 200:
-                self.stats.error(f"HTTP {status}", path)
-                return
-            chunked = b"transfer-encoding: chunked" in head.lower()
-            buffer = b""
-            while True:
-                if chunked:
-                    size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        break
-                    data = await reader.readexactly(size + 2)
-                    buffer += data[:-2]
-                else:
-                    data = await reader.read(65536)
-                    if not data:
-                        break
-                    buffer += data
-                self.stats.bytes_received += len(data)
-                while b"\n\n" in buffer:
-                    event, buffer = buffer.split(b"\n\n", 1)
-                    self._event(event)
-            if not self.closed_by_us:
-                self.stats.error("dropped stream", f"{self.name}: the server closed {path}")
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            if not self.closed_by_us:
-                self.stats.error("dropped stream", f"{self.name}: {type(exc).__name__}: {exc}")
-        finally:
-            writer.close()
+    async def _live(self, path: str) -> None:
+        """Hold the live panel's websocket open as its script does; time every update."""
+        from websockets.asyncio.client import connect
 
-    def _event(self, event: bytes) -> None:
-        for line in event.split(b"\n"):
-            if line.startswith(b"data: "):
-                update = json.loads(line[6:])
-                self.steps.append(int(update["step"]))
-                if self.measuring:
-                    now = time.time()
-                    self.stats.live_lags_ms.append((now - update["sent"]) * 1000)
-                    self.stats.steps_seen.append((time.perf_counter(), int(update["step"])))
+        try:
+            async with connect(f"ws://{self.host}:{self.port}{path}", additional_headers={"Origin": self.origin},
+                               max_size=None, compression=None, ping_interval=None) as socket:
+                async for text in socket:
+                    self.stats.bytes_received += len(text)
+                    self._update(json.loads(text))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.closed_by_us:
+                self.stats.error("dropped live socket", f"{self.name}: {type(exc).__name__}: {exc}")
+            return
+        if not self.closed_by_us:
+            self.stats.error("dropped live socket", f"{self.name}: the server closed {path}")
+
+    def _update(self, update: dict[str, Any]) -> None:
+        self.steps.append(int(update["step"]))
+        if self.measuring:
+            self.stats.live_lags_ms.append((time.time() - update["sent"]) * 1000)
+            self.stats.steps_seen.append((time.perf_counter(), self.steps[-1]))
 
     def _fetch_all(self, urls: Iterable[str]) -> None:
         for url in urls:
@@ -419,115 +391,3 @@ class EmulatedViewer:
         self.stats.bytes_received += len(body)
         if status != 200:
             self.stats.error(f"HTTP {status}", path)
-
-
-# ---- the benchmark: a fresh server per class size ------------------------------------------
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-async def _read_step(url: str, stats: ViewerStats) -> tuple[float, int]:
-    """(time, Step) as a tab that opens the page now sees it."""
-    probe = EmulatedViewer(url, stats, name="probe")
-    try:
-        await probe.connect()
-        await probe.load_page()
-        return time.perf_counter(), int(probe.page.metrics["Step"].replace(",", ""))
-    finally:
-        await probe.close()
-
-
-async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
-    stats = ViewerStats()
-    teacher = EmulatedViewer(url, stats, name="teacher")
-    await teacher.connect()
-    await teacher.load_page()
-    await teacher.click("Start")
-    await teacher.close()
-    deadline = time.monotonic() + 180
-    while (await _read_step(url, stats))[1] < warmup_steps:  # the models are built and traced
-        if time.monotonic() > deadline:
-            raise RuntimeError("training did not start within 180 s")
-        await asyncio.sleep(1.0)
-    viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
-    for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
-        batch = viewers[i : i + 10]
-        await asyncio.gather(*(v.connect() for v in batch))
-        await asyncio.gather(*(v.load_page(timeout=120) for v in batch))
-    await asyncio.sleep(min(5.0, seconds / 4))  # every fragment timer is running
-    rss_start = _rss_mb(server_pid)
-    t0, s0 = await _read_step(url, stats)
-    for v in viewers:
-        v.measuring = True
-    cpu0 = time.process_time()
-    await asyncio.sleep(seconds)
-    for v in viewers:
-        v.measuring = False
-    emulator_cpu = time.process_time() - cpu0
-    t1, s1 = await _read_step(url, stats)
-    rss_end = _rss_mb(server_pid)
-    await asyncio.gather(*(v.close() for v in viewers))
-    def pct(values: list[float], q: float) -> float | None:
-        values = sorted(values)
-        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
-
-    return {
-        "viewers": n,
-        "seconds": round(t1 - t0, 1),
-        "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
-        # the page's Python reruns for a tab (the numbers and curves): request -> finished
-        "refresh_p50_ms": pct(stats.latencies_ms, 0.50),
-        "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
-        "refreshes": len(stats.latencies_ms),
-        # the live panel's pushed updates: encoded -> received
-        "live_p50_ms": pct(stats.live_lags_ms, 0.50),
-        "live_p95_ms": pct(stats.live_lags_ms, 0.95),
-        "live_updates": len(stats.live_lags_ms),
-        "errors": sum(stats.errors.values()),
-        "error_kinds": dict(stats.errors),
-        "error_examples": stats.error_examples[:3],
-        "server_rss_mb_start": rss_start,
-        "server_rss_mb_end": rss_end,
-        "image_gets": stats.image_gets,
-        "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
-        "emulator_cpu_share": round(emulator_cpu / (t1 - t0), 3),
-    }
-
-
-def _logged_errors(log_text: str) -> list[str]:
-    lines = log_text.splitlines()
-    return [line for line in lines if "Traceback" in line or " ERROR " in line or "Exception" in line]
-
-
-def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
-    """For each class size: a fresh `streamlit run dashboard.py` on a free loopback port with a
-    scratch checkpoints folder, Start pressed, then `n` emulated viewers for `seconds`. Yields
-    one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
-    import tempfile
-    from pathlib import Path
-
-    from gan_app.e2e import DashboardServer
-
-    base = None
-    for n in counts:
-        with tempfile.TemporaryDirectory(prefix="gan-app-viewers-") as tmp:
-            log = Path(tmp) / "server.log"
-            env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
-            with DashboardServer(env=env, log_path=log) as server:
-                row = asyncio.run(_class_of(server.url, n, seconds, warmup_steps, server.proc.pid))
-            logged = _logged_errors(log.read_text(errors="replace"))
-        row["errors"] += len(logged)
-        if logged:
-            row["error_kinds"]["logged by the server"] = len(logged)
-            row["error_examples"] = (row["error_examples"] + logged)[:3]
-        if n == 0:
-            base = row["steps_per_s"]
-        row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
-        yield {"preset": preset, **row}

@@ -1,0 +1,119 @@
+"""`bench --viewers`: a class of emulated tabs on a fresh server per class size."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Iterable
+
+from gan_app.bench.tab import EmulatedViewer, ViewerStats
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def _read_step(url: str, stats: ViewerStats) -> tuple[float, int]:
+    """(time, Step) as a tab that opens the page now sees it."""
+    probe = EmulatedViewer(url, stats, name="probe")
+    try:
+        await probe.connect()
+        await probe.load_page()
+        return time.perf_counter(), int(probe.page.metrics["Step"].replace(",", ""))
+    finally:
+        await probe.close()
+
+
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
+    stats = ViewerStats()
+    teacher = EmulatedViewer(url, stats, name="teacher")
+    await teacher.connect()
+    await teacher.load_page()
+    await teacher.click("Start")
+    await teacher.close()
+    deadline = time.monotonic() + 180
+    while (await _read_step(url, stats))[1] < warmup_steps:  # the models are built and traced
+        if time.monotonic() > deadline:
+            raise RuntimeError("training did not start within 180 s")
+        await asyncio.sleep(1.0)
+    viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
+    for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
+        batch = viewers[i : i + 10]
+        await asyncio.gather(*(v.connect() for v in batch))
+        await asyncio.gather(*(v.load_page(timeout=120) for v in batch))
+    await asyncio.sleep(min(5.0, seconds / 4))  # every fragment timer is running
+    rss_start = _rss_mb(server_pid)
+    t0, s0 = await _read_step(url, stats)
+    for v in viewers:
+        v.measuring = True
+    cpu0 = time.process_time()
+    await asyncio.sleep(seconds)
+    for v in viewers:
+        v.measuring = False
+    emulator_cpu = time.process_time() - cpu0
+    t1, s1 = await _read_step(url, stats)
+    rss_end = _rss_mb(server_pid)
+    await asyncio.gather(*(v.close() for v in viewers))
+    def pct(values: list[float], q: float) -> float | None:
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
+
+    return {
+        "viewers": n,
+        "seconds": round(t1 - t0, 1),
+        "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
+        # the page's Python reruns for a tab (the numbers and curves): request -> finished
+        "refresh_p50_ms": pct(stats.latencies_ms, 0.50),
+        "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
+        "refreshes": len(stats.latencies_ms),
+        # the live panel's pushed updates: encoded -> received
+        "live_p50_ms": pct(stats.live_lags_ms, 0.50),
+        "live_p95_ms": pct(stats.live_lags_ms, 0.95),
+        "live_updates": len(stats.live_lags_ms),
+        "errors": sum(stats.errors.values()),
+        "error_kinds": dict(stats.errors),
+        "error_examples": stats.error_examples[:3],
+        "server_rss_mb_start": rss_start,
+        "server_rss_mb_end": rss_end,
+        "image_gets": stats.image_gets,
+        "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
+        "emulator_cpu_share": round(emulator_cpu / (t1 - t0), 3),
+    }
+
+
+def _logged_errors(log_text: str) -> list[str]:
+    lines = log_text.splitlines()
+    return [line for line in lines if "Traceback" in line or " ERROR " in line or "Exception" in line]
+
+
+def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
+    """For each class size: a fresh `streamlit run dashboard.py` on a free loopback port with a
+    scratch checkpoints folder, Start pressed, then `n` emulated viewers for `seconds`. Yields
+    one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
+    import tempfile
+    from pathlib import Path
+
+    from gan_app.bench.server import DashboardServer
+
+    base = None
+    for n in counts:
+        with tempfile.TemporaryDirectory(prefix="gan-app-viewers-") as tmp:
+            log = Path(tmp) / "server.log"
+            env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
+            with DashboardServer(env=env, log_path=log) as server:
+                row = asyncio.run(_class_of(server.url, n, seconds, warmup_steps, server.proc.pid))
+            logged = _logged_errors(log.read_text(errors="replace"))
+        row["errors"] += len(logged)
+        if logged:
+            row["error_kinds"]["logged by the server"] = len(logged)
+            row["error_examples"] = (row["error_examples"] + logged)[:3]
+        if n == 0:
+            base = row["steps_per_s"]
+        row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
+        yield {"preset": preset, **row}
