@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from gan_app.errors import GanAppError
 from gan_app.files import atomic_write_bytes, atomic_write_json
@@ -46,8 +48,6 @@ class RunState:
     """Save and restore a FusedStep's full state under `run_dir/state/`, keeping the last K."""
 
     def __init__(self, run_dir: Path, step_obj: Any, max_to_keep: int = 3) -> None:
-        import tensorflow as tf
-
         self.dir = Path(run_dir) / STATE_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -88,20 +88,21 @@ class RunState:
         if latest is None:
             return None
         step = _number(latest)
+        name = f"checkpoint {Path(latest).name} in {self.dir}"
         try:
             self._restore_tf(latest)
             with np.load(self.dir / f"history-{step}.npz", allow_pickle=False) as f:
                 history = {k: f[k] for k in f.files}
             settings = json.loads((self.dir / f"settings-{step}.json").read_text())["settings"]
-        except (OSError, ValueError, KeyError, AssertionError) as exc:
-            raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} cannot be restored: {_short(exc)}") from None
-        except Exception as exc:  # TF's errors for a checkpoint of another architecture or a damaged file
-            raise CheckpointError(f"checkpoint {Path(latest).name} in {self.dir} does not fit this model: {_short(exc)}") from None
+        except tf.errors.OpError as exc:  # a damaged, truncated or missing file
+            raise CheckpointError(f"{name} is damaged and cannot be restored: {_short(exc)}") from None
+        except (AssertionError, ValueError) as exc:  # variables that are not this model's
+            raise CheckpointError(f"{name} does not fit this model (a run of another preset?): {_short(exc)}") from None
+        except (OSError, KeyError) as exc:
+            raise CheckpointError(f"{name} cannot be restored: {_short(exc)}") from None
         return Restored(step, history, settings)
 
     def _restore_tf(self, latest: str) -> None:
-        import tensorflow as tf
-
         averaged = self._objects.get("averaged_generator")
         saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(latest)}
         ckpt = self.ckpt
@@ -157,8 +158,6 @@ def check_meta(meta: Any, source: str = "meta.json") -> dict[str, Any]:
 
 def load_generator_file(path: Path, meta: dict[str, Any]):
     """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images."""
-    import keras
-
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path.name} is not a Keras model file (.keras files are zip archives); it may be truncated")
     try:
@@ -190,8 +189,6 @@ def load_export(directory: Path):
 
 def saved_settings(run_dir: Path) -> dict[str, Any]:
     """The settings stored with the latest checkpoint of `run_dir`, read before building a model."""
-    import tensorflow as tf
-
     latest = tf.train.latest_checkpoint(str(Path(run_dir) / STATE_DIR))
     if latest is None:
         raise CheckpointError(f"no checkpoint in {run_dir}")

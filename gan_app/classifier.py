@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
+from keras import layers
 
 from gan_app.data import Dataset, load_dataset
 from gan_app.errors import GanAppError
+from gan_app.quality import Quality, class_histogram, classifier_score, coverage, feature_stats, frechet_distance
 
 CLASSIFIER_PATH = Path(__file__).parent / "data" / "classifier.keras"
 CLASSIFIER_INFO = Path(__file__).parent / "data" / "classifier.json"
@@ -32,9 +35,6 @@ def split(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_classifier():
-    import keras
-    from keras import layers
-
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
@@ -54,8 +54,6 @@ def build_classifier():
 
 def train_classifier(epochs: int = 15, seed: int = 0, out: Path = CLASSIFIER_PATH) -> dict:
     """Train on the 4,000-image split and save; returns {"held_out_accuracy", ...}."""
-    import keras
-
     from gan_app.files import atomic_write_json, save_model_atomic
 
     keras.utils.set_random_seed(seed)
@@ -89,15 +87,11 @@ def train_classifier(epochs: int = 15, seed: int = 0, out: Path = CLASSIFIER_PAT
 def real_floor(model) -> dict:
     """FID and score of the 4,000 training-split digits against the held-out 1,000: the best a
     generator can expect under this classifier."""
-    from gan_app.quality import QualityMeter
-
     q = QualityMeter(model).real_floor()
     return {"real_floor_fid": q.fid, "real_score": q.score}
 
 
 def load_classifier(path: Path = CLASSIFIER_PATH):
-    import keras
-
     if not path.is_file():
         raise GanAppError(f"reference classifier {path} is missing; rebuild it with python -m gan_app train-classifier")
     return keras.models.load_model(path, safe_mode=True)
@@ -105,3 +99,44 @@ def load_classifier(path: Path = CLASSIFIER_PATH):
 
 def classifier_info() -> dict:
     return json.loads(CLASSIFIER_INFO.read_text()) if CLASSIFIER_INFO.is_file() else {}
+
+
+class QualityMeter:
+    """Measures generated images against the held-out real digits, with the real statistics
+    computed once. Images are float in [0, 1], (N, 28, 28, 1)."""
+
+    def __init__(self, classifier=None) -> None:
+        self.classifier = classifier or load_classifier()
+        self._both = keras.Model(
+            self.classifier.inputs[0], [self.classifier.get_layer(FEATURES_LAYER).output, self.classifier.outputs[0]]
+        )
+        ds = load_dataset("mnist5k")
+        train_idx, held_idx = split(ds)
+        self.real_images = ds.x[held_idx]
+        self.real_labels = ds.y[held_idx]
+        self._train_images = ds.x[train_idx]
+        feats, _ = self.features_and_probs(self.real_images)
+        self.real_mu, self.real_sigma = feature_stats(feats)
+
+    def features_and_probs(self, images01: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+        feats, probs = [], []
+        for i in range(0, len(images01), batch):
+            f, p = self._both(np.asarray(images01[i : i + batch], np.float32), training=False)
+            feats.append(np.asarray(f))
+            probs.append(np.asarray(p))
+        return np.concatenate(feats), np.concatenate(probs)
+
+    def measure(self, images01: np.ndarray) -> Quality:
+        feats, probs = self.features_and_probs(images01)
+        hist = class_histogram(probs)
+        fid = frechet_distance(*feature_stats(feats), self.real_mu, self.real_sigma)
+        return Quality(fid=round(fid, 3), score=round(classifier_score(probs), 3), covered=coverage(hist),
+                       histogram=tuple(round(float(h), 4) for h in hist))
+
+    def real_floor(self) -> Quality:
+        """The 4,000 training-split digits measured like generated ones: the best FID to expect."""
+        return self.measure(self._train_images)
+
+    def accuracy(self) -> float:
+        _, probs = self.features_and_probs(self.real_images)
+        return float(np.mean(np.argmax(probs, axis=1) == self.real_labels))

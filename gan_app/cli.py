@@ -57,14 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     _preset_args(tr)
     tr.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)}, or a path to an .npz")
     tr.add_argument("--steps", type=_positive, required=True, help="training iterations (the tutorial's epoch)")
-    tr.add_argument("--saving-interval", type=_positive, default=200, help="save a sample grid every K steps")
+    tr.add_argument("--saving-interval", type=_positive, default=None, metavar="K",
+                    help="save a sample grid every K steps (default 200; a resumed run keeps its own)")
     tr.add_argument("--out", type=Path, help="run directory to write (required unless --resume)")
     tr.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
     tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="K",
-                    help="save the full training state to DIR/state every K steps (keeps the last 3)")
-    tr.add_argument("--quality-every", type=int, default=500, metavar="M",
-                    help="classifier FID, score and digit coverage every M steps (0: off)")
-    tr.add_argument("--quality-samples", type=_positive, default=1000, metavar="N")
+                    help="save the full training state to DIR/state every K steps (keeps the last 3; "
+                         "it is always saved at the end)")
+    tr.add_argument("--quality-every", type=int, default=None, metavar="M",
+                    help="classifier FID, score and digit coverage every M steps (0: off; default 500)")
+    tr.add_argument("--quality-samples", type=_positive, default=None, metavar="N", help="default 1000")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--mode", choices=MODES, default="fused")
     tr.add_argument("--loss", choices=LOSSES, default=None)
@@ -119,14 +121,17 @@ def cmd_presets(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from gan_app.config import RunConfig
     from gan_app.data import load_dataset
-    from gan_app.train import ProgressBar, RunSpec, gan_train, resume_spec
+    from gan_app.headless import ProgressBar, gan_train, resume_config
 
-    command = shlex.join(["python", "-m", "gan_app", *sys.argv[1:]])
-    if args.quality_every < 0:
+    command = shlex.join(["python", "-m", "gan_app", *args.argv])
+    if args.quality_every is not None and args.quality_every < 0:
         raise UsageError(f"--quality-every must be >= 0, got {args.quality_every}")
-    common = dict(checkpoint_every=args.checkpoint_every or 0, quality_every=args.quality_every,
-                  quality_samples=args.quality_samples, saving_interval=args.saving_interval)
+    if args.mode == "classic" and (args.checkpoint_every or args.resume):
+        raise UsageError("checkpoints and --resume need --mode fused")
+    often = dict(sample_interval=args.saving_interval, quality_every=args.quality_every,
+                 quality_samples=args.quality_samples, checkpoint_every=args.checkpoint_every)
     if args.resume:
         if args.out and args.out.resolve() != args.resume.resolve():
             raise UsageError("--resume continues the run in its own directory; leave out --out")
@@ -134,24 +139,26 @@ def cmd_train(args: argparse.Namespace) -> None:
                  if getattr(args, name) is not None]
         if fixed:
             raise UsageError(f"--resume keeps the run's own {', '.join(fixed)}; only --batch-size can change")
-        spec = resume_spec(args.resume, args.steps, command, batch_size=args.batch_size, **common)
+        config, commands = resume_config(args.resume, batch_size=args.batch_size, **often)  # the rest is the run's own
+        out = gan_train(config, args.resume, args.steps, command, commands=commands, resume=True, progress=ProgressBar())
     else:
         if args.out is None:
             raise UsageError("--out DIR is required (or --resume DIR)")
-        preset = get_preset(args.preset).replace(
-            batch_size=args.batch_size, loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema,
-            r1=args.r1,
+        load_dataset(args.dataset)  # a bad dataset is one line before anything is built
+        defaults = dict(sample_interval=200, quality_every=500, quality_samples=1000, checkpoint_every=0)
+        config = RunConfig(
+            preset=args.preset, dataset=args.dataset, seed=args.seed, mode=args.mode, batch_size=args.batch_size,
+            loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema, r1=args.r1,
+            **{k: defaults[k] if v is None else v for k, v in often.items()},
         )
-        spec = RunSpec(preset=preset, dataset=load_dataset(args.dataset), steps=args.steps, out=args.out,
-                       seed=args.seed, mode=args.mode, command=command, **common)
-    out = gan_train(spec, progress=ProgressBar())
-    print(f"wrote {out}/ (metrics.csv, samples/, generator.keras, meta.json)")
+        out = gan_train(config, args.out, args.steps, command, progress=ProgressBar())
+    print(f"wrote {out}/ (metrics.csv, quality.csv, samples/, state/, generator.keras, meta.json)")
 
 
 def cmd_quality(args: argparse.Namespace) -> None:
     from gan_app.checkpoint import open_export
-    from gan_app.quality import QualityMeter
-    from gan_app.train import quality_noise
+    from gan_app.classifier import QualityMeter
+    from gan_app.latent import quality_noise
 
     export = open_export(args.export)
     meta = export.meta
@@ -198,6 +205,7 @@ COMMANDS = {"presets": cmd_presets, "train": cmd_train, "quality": cmd_quality, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in meta.json as the run's command
     try:
         import_tensorflow_quietly()
         COMMANDS[args.command](args)

@@ -1,8 +1,11 @@
-"""Presets: the one typed object that says how a DCGAN is built and trained.
+"""Presets and run configs: what a DCGAN is and how one run of it trains.
 
 Each tutorial the app grew from is one preset, with its layer sequence (named by
-`architecture`, built in gan_app.models), optimizer and noise prior. Nothing here imports
-TensorFlow, so the UI and the CLI can list and validate presets cheaply.
+`architecture`, built in gan_app.models), optimizer and noise prior. A `RunConfig` is one run:
+a preset with its overrides, the dataset, the seed and how often the run saves samples, measures
+quality and checkpoints. It is the one settings schema both drivers (the CLI and the dashboard)
+save with a run's checkpoints. Nothing here imports TensorFlow, so the UI and the CLI can list
+and validate cheaply.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from gan_app.errors import UsageError
+from gan_app.errors import GanAppError, UsageError
 
 LOSSES = ("nonsaturating", "minimax")
 NOISES = ("normal", "uniform")
@@ -142,3 +146,100 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+# ---- one run ------------------------------------------------------------------------------
+
+CONFIG_SCHEMA = 2  # of the settings saved beside every checkpoint (schema 1: the two drivers' own dicts)
+TRAINING_FIELDS = ("batch_size", "noise", "loss", "k", "d_lr", "g_lr", "ema", "r1")  # override the preset's
+
+
+class ConfigError(GanAppError):
+    """Saved settings that cannot be read; nothing is changed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run. None in a training field means the preset's value."""
+
+    preset: str = DEFAULT_PRESET
+    dataset: str = "mnist5k"
+    seed: int = 0
+    batch_size: int | None = None
+    noise: str | None = None
+    loss: str | None = None
+    k: int | None = None
+    d_lr: float | None = None
+    g_lr: float | None = None
+    ema: float | None = None
+    r1: float | None = None
+    mode: str = "fused"  # or the tutorials' "classic" recipe (no checkpoints, no average, no R1)
+    sample_interval: int = 500  # steps between sample grids saved to samples/ (the tutorial's saving_interval)
+    quality_every: int = 250  # steps between classifier FID measurements (0: off)
+    quality_samples: int = 1000  # generated images per measurement
+    checkpoint_every: int = 1000  # steps between training-state checkpoints (0: only when asked and at the end)
+
+    def preset_obj(self) -> Preset:
+        """The preset with this run's overrides (validated)."""
+        return get_preset(self.preset).replace(**{f: getattr(self, f) for f in TRAINING_FIELDS})
+
+    def validate(self) -> None:
+        self.preset_obj()  # raises UsageError naming what is accepted
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        for name, value in (("sample interval", self.sample_interval), ("quality samples", self.quality_samples)):
+            if value <= 0:
+                raise UsageError(f"{name} must be > 0, got {value}")
+        for name, value in (("quality_every", self.quality_every), ("checkpoint_every", self.checkpoint_every)):
+            if value < 0:
+                raise UsageError(f"{name} must be >= 0, got {value}")
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        config = dataclasses.replace(self, **changes)
+        config.validate()
+        return config
+
+    def saved(self, commands: list[str]) -> dict[str, Any]:
+        """What is written beside a checkpoint: this config, and the commands that trained the run."""
+        return {"schema": CONFIG_SCHEMA, "config": dataclasses.asdict(self), "commands": list(commands)}
+
+
+def read_saved_config(saved: Any, source: str) -> tuple[RunConfig, list[str]]:
+    """(config, commands) from the settings saved with a checkpoint, by either driver, in this
+    schema or the previous one. ConfigError with one line for anything else."""
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{source} is damaged: it holds no settings object")
+    schema = saved.get("schema", 1)
+    if not isinstance(schema, int) or schema > CONFIG_SCHEMA or schema < 1:
+        raise ConfigError(f"{source} was saved with settings schema {schema!r}; this version of gan_app reads "
+                          f"schemas 1 to {CONFIG_SCHEMA}: continue the run with the version that saved it")
+    if schema == 1:
+        return _from_schema_1(saved, source)
+    fields = saved.get("config")
+    commands = saved.get("commands", [])
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    if not isinstance(fields, dict) or not isinstance(commands, list) or not set(fields) <= known:
+        raise ConfigError(f"{source} is damaged or unknown: its config has fields {sorted(fields or [])}")
+    return _checked(lambda: RunConfig(**fields), source), [str(c) for c in commands]
+
+
+def _from_schema_1(saved: dict[str, Any], source: str) -> tuple[RunConfig, list[str]]:
+    """The two drivers' earlier settings: the dashboard saved its Settings (with a live grid
+    interval, `sample_interval`), the CLI the fields of meta.json (with `command(s)`)."""
+    if "preset" not in saved:
+        raise ConfigError(f"{source} is damaged: it names no preset")
+    keep = ("preset", "dataset", "seed", "quality_every", "quality_samples", "checkpoint_every") + TRAINING_FIELDS
+    fields = {k: saved[k] for k in keep if saved.get(k) is not None}
+    if "mode" in saved:  # the CLI's: its batch size etc. are the run's own, not the preset's
+        fields["mode"] = saved["mode"]
+    commands = saved.get("commands") or ([saved["command"]] if saved.get("command") else [])
+    return _checked(lambda: RunConfig(**fields), source), [str(c) for c in commands]
+
+
+def _checked(build: Any, source: str) -> RunConfig:
+    try:
+        config = build()
+        config.validate()
+    except (TypeError, UsageError) as exc:
+        raise ConfigError(f"{source} cannot be used: {exc}") from None
+    return config

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from gan_app import latent
 
@@ -29,8 +30,6 @@ class GeneratorWeights:
 
 class LabGenerator:
     def __init__(self, generator: Any, meta: dict[str, Any], name: str, version: str) -> None:
-        import tensorflow as tf
-
         self.generator, self.meta, self.name = generator, meta, name
         self.version = version  # part of every image cache key: new weights, new images
         self.latent_dim = int(meta["latent_dim"])
@@ -101,7 +100,7 @@ class LabGenerator:
 
 def reference_labeller() -> latent.Labeller:
     """The shipped digit classifier as a labeller (any callable images -> probabilities works)."""
-    from gan_app.quality import QualityMeter
+    from gan_app.classifier import QualityMeter
 
     meter = QualityMeter()
     return lambda images01: meter.features_and_probs(images01)[1]

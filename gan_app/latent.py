@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gan_app.config import Preset
+
 Labeller = Callable[[np.ndarray], np.ndarray]  # images in [0, 1] (N,28,28,1) -> class probabilities (N, K)
 Sampler = Callable[[np.ndarray], np.ndarray]  # latents (N, d) -> images in [0, 1] (N, 28, 28, 1)
 
@@ -23,6 +25,17 @@ def sample_prior(rng: np.random.Generator, n: int, latent_dim: int, noise: str) 
     if noise == "uniform":
         return rng.uniform(-1.0, 1.0, (n, latent_dim)).astype(np.float32)
     return rng.standard_normal((n, latent_dim)).astype(np.float32)
+
+
+def fixed_noise(preset: Preset, seed: int, n: int = 25) -> np.ndarray:
+    """The one noise batch every sample grid of a run is drawn from."""
+    return sample_prior(np.random.default_rng([seed, 25]), n, preset.latent_dim, preset.noise)
+
+
+def quality_noise(latent_dim: int, noise: str, seed: int, n: int) -> np.ndarray:
+    """The fixed latents a run's quality is measured on, so a recorded FID can be reproduced
+    (from an export's meta.json too: its latent_dim, noise and seed)."""
+    return sample_prior(np.random.default_rng([seed, 7]), n, latent_dim, noise)
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:

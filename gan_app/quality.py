@@ -1,6 +1,7 @@
 """Sample quality a teacher can read: classifier FID, classifier score, and digit coverage.
 
-All three use the shipped reference classifier (gan_app.classifier). FID is the Frechet
+Pure maths on the shipped reference classifier's outputs (its `QualityMeter` in
+gan_app.classifier runs the classifier and calls these). FID is the Frechet
 distance between the classifier's penultimate-layer features of generated images and of the
 1,000 held-out real digits; the matrix square root is done with numpy's eigh.
 """
@@ -58,52 +59,6 @@ def class_histogram(probs: np.ndarray) -> np.ndarray:
 
 def coverage(histogram: np.ndarray) -> int:
     return int(np.sum(np.asarray(histogram) >= COVERAGE_SHARE))
-
-
-class QualityMeter:
-    """Measures generated images against the held-out real digits, with the real statistics
-    computed once. Images are float in [0, 1], (N, 28, 28, 1)."""
-
-    def __init__(self, classifier=None) -> None:
-        import keras
-
-        from gan_app.classifier import FEATURES_LAYER, load_classifier, split
-        from gan_app.data import load_dataset
-
-        self.classifier = classifier or load_classifier()
-        self._both = keras.Model(
-            self.classifier.inputs[0], [self.classifier.get_layer(FEATURES_LAYER).output, self.classifier.outputs[0]]
-        )
-        ds = load_dataset("mnist5k")
-        train_idx, held_idx = split(ds)
-        self.real_images = ds.x[held_idx]
-        self.real_labels = ds.y[held_idx]
-        self._train_images = ds.x[train_idx]
-        feats, _ = self.features_and_probs(self.real_images)
-        self.real_mu, self.real_sigma = feature_stats(feats)
-
-    def features_and_probs(self, images01: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-        feats, probs = [], []
-        for i in range(0, len(images01), batch):
-            f, p = self._both(np.asarray(images01[i : i + batch], np.float32), training=False)
-            feats.append(np.asarray(f))
-            probs.append(np.asarray(p))
-        return np.concatenate(feats), np.concatenate(probs)
-
-    def measure(self, images01: np.ndarray) -> Quality:
-        feats, probs = self.features_and_probs(images01)
-        hist = class_histogram(probs)
-        fid = frechet_distance(*feature_stats(feats), self.real_mu, self.real_sigma)
-        return Quality(fid=round(fid, 3), score=round(classifier_score(probs), 3), covered=coverage(hist),
-                       histogram=tuple(round(float(h), 4) for h in hist))
-
-    def real_floor(self) -> Quality:
-        """The 4,000 training-split digits measured like generated ones: the best FID to expect."""
-        return self.measure(self._train_images)
-
-    def accuracy(self) -> float:
-        _, probs = self.features_and_probs(self.real_images)
-        return float(np.mean(np.argmax(probs, axis=1) == self.real_labels))
 
 
 class QualityLog:

@@ -18,6 +18,7 @@ Both return per-iteration metrics as rows of gan_app.config.METRICS.
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
@@ -271,6 +272,21 @@ class ClassicStep:
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         return generate(self.generator, z)
+
+
+class TrainingStep(Protocol):
+    """What a run needs of a step object (FusedStep, ClassicStep, or a test's stand-in)."""
+
+    preset: Preset
+    generator: keras.Model
+    discriminator: keras.Model
+
+    def train(self, n: int = 1) -> np.ndarray: ...
+
+    @property
+    def sampler(self) -> keras.Model: ...
+
+    def generate(self, z: np.ndarray) -> np.ndarray: ...
 
 
 def _minimax_loss(_: tf.Tensor, p: tf.Tensor) -> tf.Tensor:

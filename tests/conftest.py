@@ -1,5 +1,6 @@
 import os
 import tempfile
+import time
 
 # Tests never touch the network: downloads are refused, TensorFlow stays quiet.
 os.environ["GAN_APP_OFFLINE"] = "1"
@@ -28,3 +29,13 @@ def fast_images(mnist5k):
 def weights_of(model):
     """Copies of every weight, trainable or not, keyed by path."""
     return {v.path: np.array(v.numpy()) for v in model.weights}
+
+
+def wait_for(predicate, timeout=60.0):
+    """Poll until `predicate()` holds (a background thread's state); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -71,7 +71,7 @@ def test_classic_mode_trains_through_the_cli(tmp_path):
         (["--dataset", "mnist"], "mnist5k"),
         (["--steps", "0"], "expected a whole number > 0"),
         (["--batch-size", "-4"], "expected a whole number > 0"),
-        (["--batch-size", "6000"], "pass --batch-size of at most 5000"),
+        (["--batch-size", "6000"], "a batch size (--batch-size) of at most 5000"),
         (["--ema", "1"], "ema (the decay of G's moving average) must be in [0, 1), got 1.0"),
         (["--r1", "-1"], "r1 (the gradient penalty weight) must be >= 0, got -1.0"),
     ],

@@ -82,7 +82,7 @@ def test_live_settings_apply_to_the_running_trainer(app):
     app.number_input(key="live_k").set_value(3).run()
     app.number_input(key="live_g_lr").set_value(7e-4).run()
     get_trainer().wait_idle()
-    s = get_trainer().snapshot().settings
+    s = get_trainer().snapshot().config
     assert (s.loss, s.k, s.g_lr) == ("minimax", 3, 7e-4)
 
 
@@ -90,10 +90,10 @@ def test_run_settings_take_effect_on_reset(app):
     app.run()
     app.selectbox(key="run_preset").set_value("taehojo").run()
     app.number_input(key="run_batch_size").set_value(16).run()
-    assert get_trainer().snapshot().settings.preset == "fast"  # not before Reset
+    assert get_trainer().snapshot().config.preset == "fast"  # not before Reset
     next(b for b in app.button if b.label == "Apply settings and Reset").click().run()
     get_trainer().wait_idle()
-    s = get_trainer().snapshot().settings
+    s = get_trainer().snapshot().config
     assert (s.preset, s.batch_size) == ("taehojo", 16)
 
 
@@ -107,7 +107,7 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     assert not run_control(viewer, trainer.start)
     assert not run_control(viewer, lambda: trainer.apply_live(loss="minimax"))
     trainer.wait_idle()
-    assert trainer.snapshot().status == "idle" and trainer.snapshot().settings.loss == "nonsaturating"
+    assert trainer.snapshot().status == "idle" and trainer.snapshot().config.preset_obj().loss == "nonsaturating"
     assert "View only" in viewer[NOTICE_KEY][1]
     # A wrong password keeps the session a viewer; the right one unlocks the controls.
     submit = "FormSubmitter:presenter_login-Unlock controls"

@@ -98,6 +98,31 @@ def test_a_restarted_server_resumes_the_saved_run(tmp_path, request):
             raise
 
 
+def test_a_cli_run_continues_in_the_dashboard(tmp_path, request):
+    """GAN_APP_RUN=DIR opens a CLI run as the live run, paused at its last step, with its curves."""
+    from gan_app.cli import main
+
+    run = tmp_path / "cli-run"
+    assert main(["train", "--steps", "30", "--batch-size", "16", "--quality-every", "10", "--quality-samples", "100",
+                 "--out", str(run)]) == 0
+    env = {"GAN_APP_CHECKPOINTS": str(tmp_path / "checkpoints"), "GAN_APP_RUN": str(run)}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with DashboardServer(env=env, log_path=ARTIFACTS / f"{request.node.name}.log") as srv, browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1100}), srv.url)
+        try:
+            wait_until(lambda: page.get_by_text(f"Resumed the saved run in {run} at step 30").count() > 0,
+                       what="the CLI run opened")
+            assert read_step(page) == 30
+            assert page.get_by_text("Latest: FID").count() == 1  # its quality history came along
+            page.get_by_role("button", name="Resume", exact=True).click()
+            wait_until(lambda: read_step(page) > 60, what="the run training on past step 60")
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise
+    rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows][:61] == list(range(61))  # the CLI run's own files go on
+
+
 def test_latent_lab_slider_changes_the_image(server, request):
     with browser() as b:
         page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)

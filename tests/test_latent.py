@@ -13,7 +13,7 @@ from gan_app.config import get_preset
 from gan_app.images import gif_bytes, image_png
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.step import FusedStep
-from gan_app.train import fixed_noise
+from gan_app.latent import fixed_noise
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_app.trainer import Trainer
-from gan_app.trainer_types import Settings, Snapshot
+from gan_app.config import RunConfig
+from gan_app.live import LiveTrainer
+from gan_app.live_types import Snapshot
 from gan_app.ui.common import get_trainer
 from gan_app.ui.live_channel import LiveChannel, live_update, parse_every, same_origin
 from gan_app.ui.shared import RENDERS, SharedRenders
@@ -70,7 +71,7 @@ def test_a_second_viewer_of_the_same_snapshot_rebuilds_nothing_and_a_new_snapsho
 
 
 def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed():
-    trainer = Trainer(Settings(preset="fast", batch_size=16))
+    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
     channel = LiveChannel(trainer.snapshot)
     try:
         trainer.step_once("both")
@@ -128,7 +129,7 @@ class _SlowRecordStep:
 
 
 def test_steps_per_second_comes_from_the_wall_clock():
-    t = Trainer(Settings(preset="fast", batch_size=8), build_step=_SlowRecordStep)
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=8), build_step=_SlowRecordStep)
     try:
         t.start()
         deadline = time.monotonic() + 60

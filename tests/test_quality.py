@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from gan_app.classifier import classifier_info, split
-from gan_app.quality import QualityMeter, classifier_score, coverage, frechet_distance
+from gan_app.classifier import QualityMeter
+from gan_app.quality import classifier_score, coverage, frechet_distance
 
 
 @pytest.fixture(scope="module")

@@ -5,25 +5,18 @@ import time
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
 from gan_app.errors import UsageError
 from gan_app.history import GridSnapshots, MetricHistory
 from gan_app.step import FusedStep
-from gan_app.trainer import Settings, Trainer
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from gan_app.config import RunConfig
+from gan_app.live import LiveTrainer
 
 
 @pytest.fixture
 def trainer():
-    t = Trainer(Settings(preset="fast", batch_size=16, sample_interval=5))
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=16), grid_every=5)
     yield t
     t.close()
 
@@ -46,11 +39,11 @@ def test_start_pause_resume_stop_and_reset(trainer):
     trainer.wait_idle()
     assert trainer.snapshot().status == "stopped"
     run_id = trainer.snapshot().run_id
-    trainer.reset(Settings(preset="fast", batch_size=8, seed=3))
+    trainer.reset(RunConfig(preset="fast", batch_size=8, seed=3))
     trainer.wait_idle()
     snap = trainer.snapshot()
     assert (snap.status, snap.step, snap.grid_png, snap.run_id) == ("idle", 0, None, run_id + 1)
-    assert snap.settings.batch_size == 8 and len(snap.history_steps) == 0
+    assert snap.config.batch_size == 8 and len(snap.history_steps) == 0
 
 
 def test_single_steps_train_one_network_at_a_time(trainer):
@@ -88,7 +81,7 @@ def test_live_settings_apply_without_restart(trainer):
     # the curves are published at most once a second while running
     wait_for(lambda: len(trainer.snapshot().history_steps) and trainer.snapshot().history_steps[-1] >= step_before + 10)
     snap = trainer.snapshot()
-    assert (snap.settings.loss, snap.settings.k, snap.settings.d_lr) == ("minimax", 2, 1e-3)
+    assert (snap.config.loss, snap.config.k, snap.config.d_lr) == ("minimax", 2, 1e-3)
     assert snap.status == "running" and snap.run_id == run_id  # same run, not restarted
     assert snap.metric("g_loss")[-1] < 0  # minimax g_loss is log(1 - D(G(z)))
     with pytest.raises(UsageError, match="cannot change live"):
@@ -116,7 +109,7 @@ class _FailingStep(FusedStep):
 
 
 def test_an_exception_in_the_step_is_reported_and_the_run_kept():
-    t = Trainer(Settings(preset="fast", batch_size=16), build_step=_FailingStep)
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=16), build_step=_FailingStep)
     try:
         t.start()
         wait_for(lambda: t.snapshot().status == "error")
@@ -128,7 +121,7 @@ def test_an_exception_in_the_step_is_reported_and_the_run_kept():
 
 
 def test_a_bad_dataset_becomes_an_error_state_not_a_crash():
-    t = Trainer(Settings(preset="fast", dataset="mnist"))  # offline in tests
+    t = LiveTrainer(RunConfig(preset="fast", dataset="mnist"))  # offline in tests
     try:
         t.start()
         wait_for(lambda: t.snapshot().status == "error")
@@ -162,7 +155,7 @@ def test_a_damaged_live_checkpoint_at_start_up_is_reported_not_fatal(tmp_path):
     (state / "checkpoint").write_text('model_checkpoint_path: "ckpt-5"\n')
     (state / "ckpt-5.index").write_bytes(b"\x00garbage")
     (state / "settings-5.json").write_text('{"step": 5, "settings": {"preset": "fast"}}')
-    t = Trainer(checkpoint_dir=tmp_path)
+    t = LiveTrainer(checkpoint_dir=tmp_path)
     try:
         wait_for(lambda: t.snapshot().status == "error")
         assert "cannot be restored" in t.snapshot().message or "does not fit" in t.snapshot().message

@@ -52,10 +52,10 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
     server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
     from gan_app.bench.browser import live_step, open_page
     from gan_app.bench.server import DashboardServer
-    from gan_app.trainer import Settings, Trainer
+    from gan_app.config import RunConfig
+    from gan_app.live import LiveTrainer
 
-    settings = Settings(preset=preset.name, batch_size=preset.batch_size)
-    trainer = Trainer(settings)
+    trainer = LiveTrainer(RunConfig(preset=preset.name, batch_size=preset.batch_size))
     trainer.start()
     try:
         headless = _steps_rate(lambda: trainer.snapshot().step, seconds)
@@ -84,7 +84,7 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     import numpy as np
 
     from gan_app.data import to_unit_range
-    from gan_app.quality import QualityMeter
+    from gan_app.classifier import QualityMeter
     from gan_app.step import sample_noise
 
     meter = QualityMeter()

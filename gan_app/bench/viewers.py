@@ -53,7 +53,16 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     for v in viewers:
         v.measuring = True
     cpu0 = time.process_time()
+    rss_by_minute: list[float | None] = []
+
+    async def sample_rss() -> None:
+        while True:
+            await asyncio.sleep(60.0)
+            rss_by_minute.append(_rss_mb(server_pid))
+
+    sampler = asyncio.ensure_future(sample_rss())
     await asyncio.sleep(seconds)
+    sampler.cancel()
     for v in viewers:
         v.measuring = False
     emulator_cpu = time.process_time() - cpu0
@@ -81,6 +90,7 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
         "error_examples": stats.error_examples[:3],
         "server_rss_mb_start": rss_start,
         "server_rss_mb_end": rss_end,
+        "server_rss_mb_by_minute": rss_by_minute,
         "image_gets": stats.image_gets,
         "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
         "emulator_cpu_share": round(emulator_cpu / (t1 - t0), 3),

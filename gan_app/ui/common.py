@@ -15,11 +15,13 @@ import streamlit as st
 from gan_app.errors import GanAppError
 from gan_app.config import DEFAULT_PRESET
 from gan_app.checkpoint import REPO_CHECKPOINTS
-from gan_app.trainer import Settings, Trainer
+from gan_app.config import RunConfig
+from gan_app.live import LiveTrainer
 
 PASSWORD_ENV = "GAN_APP_PRESENTER_PASSWORD"
 PRESET_ENV = "GAN_APP_PRESET"
 CHECKPOINTS_ENV = "GAN_APP_CHECKPOINTS"  # where the live run's state and exports go
+RUN_ENV = "GAN_APP_RUN"  # a run directory to continue live at start-up
 LIVE_RUN = "live"  # checkpoints/live/: the dashboard's run, resumed after a server restart
 PRESENTER_KEY = "presenter"  # session_state flag: this session entered the password
 NOTICE_KEY = "notice"  # session_state: (kind, text) left by a handler
@@ -27,23 +29,26 @@ SHOWN_NOTICE_KEY = "notice_shown"  # session_state: (kind, text, monotonic time 
 NOTICE_SECONDS = 8.0
 
 
-_trainer: Trainer | None = None
+_trainer: LiveTrainer | None = None
 _trainer_lock = threading.Lock()
 
 
-def get_trainer() -> Trainer:
+def get_trainer() -> LiveTrainer:
     """One trainer per server process, shared by every viewer and by the live channel, which
     serves outside any script run (so not in st.cache_resource; "Clear cache" cannot drop it
-    either). GAN_APP_PRESET picks the preset a fresh server starts with (default: fast)."""
+    either). GAN_APP_PRESET picks the preset a fresh server starts with (default: fast);
+    GAN_APP_RUN=DIR opens the run saved in DIR (by the CLI or a dashboard) instead, paused."""
     global _trainer
     with _trainer_lock:
         if _trainer is None or _trainer.closed:
-            _trainer = Trainer(Settings(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)),
-                               checkpoint_dir=checkpoints_root() / LIVE_RUN)
+            _trainer = LiveTrainer(RunConfig(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)),
+                                   checkpoint_dir=checkpoints_root() / LIVE_RUN)
+            if os.environ.get(RUN_ENV):
+                _trainer.open_run(Path(os.environ[RUN_ENV]))
         return _trainer
 
 
-def current_trainer() -> Trainer | None:
+def current_trainer() -> LiveTrainer | None:
     """The server's trainer if a page has created it, without creating one."""
     return _trainer
 

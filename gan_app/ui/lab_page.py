@@ -10,11 +10,13 @@ import streamlit as st
 from gan_app import latent
 from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.images import gif_bytes, grid_png, image_png, strip_png
-from gan_app.lab import LabGenerator, reference_labeller
-from gan_app.train import fixed_noise
+from gan_app.lab import GeneratorWeights, LabGenerator, reference_labeller
+from gan_app.latent import fixed_noise
 from gan_app.ui.common import get_trainer
 from gan_app.ui.models_page import MODEL_KEY, open_from_disk
 
+# The latest copy of the live generator's weights, one for every session (not one per student).
+_live_weights: list[GeneratorWeights | None] = [None]
 SIGMAS = (-3, -2, -1, 0, 1, 2, 3)
 N_DIRECTIONS = 5
 
@@ -69,14 +71,12 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
     if snap.step == 0:
         st.info("The live run has not trained yet: press Start on the Train page, or open a model.")
         return None, True
-    weights = snap.generator_weights
+    weights = _live_weights[0]
     auto = st.number_input("Refresh from the live run every N steps (0: only on request)", 0, 100_000, 500, key="lab_auto")
     stale = (weights is None or weights.run_id != snap.run_id or weights.version > snap.weights_version
              or (auto and snap.step - weights.step >= auto))
     if st.button("Refresh from the live run", key="lab_refresh") or stale:
-        trainer.request_generator()
-        trainer.wait_idle(timeout=10)
-        weights = trainer.snapshot().generator_weights
+        weights = _live_weights[0] = trainer.copy_generator()
     if weights is None:
         return None, True
     st.caption(f"Using the live generator's weights at step {weights.step:,} (the run keeps training).")
@@ -93,8 +93,8 @@ def base_latent(model: LabGenerator, is_live: bool) -> np.ndarray:
         pick = cols[2].selectbox("...or pick a sample of the live grid", ["none"] + list(range(1, 26)), key="lab_pick",
                                  help="Numbered row by row, 1 at the top left.")
         if pick != "none":
-            s = get_trainer().snapshot().settings
-            z = fixed_noise(s.preset_obj(), s.seed)[int(pick) - 1]
+            c = get_trainer().snapshot().config
+            z = fixed_noise(c.preset_obj(), c.seed)[int(pick) - 1]
     return z.astype(np.float32)
 
 

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from gan_app.images import data_url
-from gan_app.trainer_types import Snapshot
+from gan_app.live_types import Snapshot
 from gan_app.ui.shared import RENDERS
 
 SOCKET_PATH = "/live/socket"
@@ -30,7 +30,7 @@ MIN_EVERY_S, MAX_EVERY_S = 0.5, 5.0  # what a tab may ask for (the page's slider
 
 
 def grid_source(snap: Snapshot) -> str:
-    return "G's moving average" if snap.settings.preset_obj().ema else "G"
+    return "G's moving average" if snap.config.preset_obj().ema and snap.config.mode == "fused" else "G"
 
 
 def grid_url(run_id: int, step: int, png: bytes) -> str:

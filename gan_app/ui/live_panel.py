@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 from streamlit import config
 
-from gan_app.trainer_types import Snapshot
+from gan_app.live_types import Snapshot
 from gan_app.ui.live_channel import SOCKET_PATH, live_update
 
 HTML = """

@@ -3,10 +3,12 @@
 import streamlit as st
 
 from gan_app.tfquiet import import_tensorflow_quietly
-from gan_app.ui import lab_page, learn_page, models_page, train_page
-from gan_app.ui.streamlit_fixes import keep_keras_state_between_reruns
 
-import_tensorflow_quietly()
+import_tensorflow_quietly()  # before the pages import the trainer, which imports TensorFlow
+
+from gan_app.ui import lab_page, learn_page, models_page, train_page  # noqa: E402
+from gan_app.ui.streamlit_fixes import keep_keras_state_between_reruns  # noqa: E402
+
 keep_keras_state_between_reruns()
 st.set_page_config(page_title="Watch a GAN learn", layout="wide")
 train = st.Page(train_page.render, title="Train", icon=":material/monitoring:", url_path="train")

@@ -9,12 +9,13 @@ from gan_app.checkpoint import (
     SHIPPED_EXPORT,
     CheckpointError,
     Export,
+    has_checkpoint,
     list_exports,
     open_export,
     open_upload,
 )
 from gan_app.images import grid_png
-from gan_app.ui.common import checkpoints_root
+from gan_app.ui.common import can_control, checkpoints_root, get_trainer, run_control, show_notice
 
 MODEL_KEY = "opened_model"  # session_state: the Export this session explores
 
@@ -35,9 +36,34 @@ def open_from_disk(path) -> bool:
         return False
 
 
+def run_dirs() -> list:
+    """Run directories under checkpoints/ that keep a training state (CLI runs, the live run)."""
+    root = checkpoints_root()
+    return sorted(p for p in root.iterdir() if p.is_dir() and has_checkpoint(p)) if root.is_dir() else []
+
+
+def continue_live() -> None:
+    """Any saved run becomes the live run, paused at its last checkpoint (presenter only)."""
+    runs = run_dirs()
+    st.subheader("Continue a run live")
+    if not runs:
+        st.caption("No run with a training state under checkpoints/ yet (train one with the CLI: "
+                   "`python -m gan_app train ... --out checkpoints/NAME`).")
+        return
+    choice = st.selectbox("Run", runs, format_func=lambda p: p.name, key="run_choice",
+                          help="A run trained by the CLI or by this dashboard; it continues on the Train page.")
+    snap = get_trainer().snapshot()
+    st.button("Continue this run live", key="continue_live", disabled=not can_control(st.session_state) or not snap.allows("open_run"),
+              on_click=lambda: run_control(st.session_state, lambda: get_trainer().open_run(choice),
+                                           f"Opening {choice.name} on the Train page: it shows the run's step and "
+                                           "curves, paused; press Resume there."),
+              help="Pause or stop the live run first. Its last steps are saved before the switch.")
+
+
 def render() -> None:
     st.title("Models: open a trained generator")
     st.caption("Opening a model never touches the live training run. The latent lab explores the model opened here.")
+    show_notice()
     exports = sorted(set(list_exports(checkpoints_root()) + list_exports(SHIPPED_EXPORT.parent)))
     left, right = st.columns(2)
     with left:
@@ -59,6 +85,7 @@ def render() -> None:
                 st.session_state[MODEL_KEY] = open_upload(gen.getvalue(), meta.getvalue(), gen.name)
             except CheckpointError as exc:
                 st.error(f"Could not open the upload: {exc}")
+    continue_live()
     model: Export | None = st.session_state.get(MODEL_KEY)
     if model is None:
         return

@@ -13,8 +13,9 @@ import streamlit as st
 from gan_app.config import LOSSES, NOISES, PRESETS
 from gan_app.data import DATASETS
 from gan_app.images import enlarge_png, gif_bytes
-from gan_app.trainer import Settings, Snapshot, Trainer
-from gan_app.trainer_types import STATES
+from gan_app.config import RunConfig
+from gan_app.live import LiveTrainer, Snapshot
+from gan_app.live_types import ALLOWED
 from gan_app.ui import charts
 from gan_app.ui.live_channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
 from gan_app.ui.live_panel import live_panel
@@ -36,38 +37,28 @@ DOWNLOAD_SCALE = 4  # live grids are kept one pixel per pixel; downloads enlarge
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
 
 
-def _live_change(trainer: Trainer, field: str) -> None:
+def _live_change(trainer: LiveTrainer, field: str) -> None:
     value = st.session_state[f"live_{field}"]
     run_control(st.session_state, lambda: trainer.apply_live(**{field: value}), f"{field} = {value} applies now.")
 
 
-def _interval_change(trainer: Trainer) -> None:
+def _interval_change(trainer: LiveTrainer) -> None:
     steps = st.session_state["live_sample_interval"]
-    run_control(st.session_state, lambda: trainer.set_sample_interval(steps))
+    run_control(st.session_state, lambda: trainer.set_grid_every(steps))
 
 
-def _reset(trainer: Trainer) -> None:
+def _reset(trainer: LiveTrainer, config: RunConfig) -> None:
     s = st.session_state
-    settings = Settings(
-        preset=s["run_preset"],
-        dataset=s["run_dataset"],
-        batch_size=int(s["run_batch_size"]),
-        seed=int(s["run_seed"]),
-        noise=s["run_noise"],
-        sample_interval=int(s["live_sample_interval"]),
-        loss=s["live_loss"],
-        k=int(s["live_k"]),
-    )
-    if run_control(s, lambda: trainer.reset(settings), "Reset: press Start to train with these settings."):
+    if run_control(s, lambda: trainer.reset(config), "Reset: press Start to train with these settings."):
         for key in ("live_d_lr", "live_g_lr"):  # show the new preset's learning rates
             s.pop(key, None)
 
 
-def _save(trainer: Trainer) -> None:
+def _save(trainer: LiveTrainer) -> None:
     run_control(st.session_state, trainer.save_checkpoint)
 
 
-def _export(trainer: Trainer) -> None:
+def _export(trainer: LiveTrainer) -> None:
     name = st.session_state.get("export_name", "").strip()
     if not EXPORT_NAME.fullmatch(name) or name == LIVE_RUN:
         st.session_state[NOTICE_KEY] = ("error", "Export names use letters, digits, '-' and '_' (and not 'live').")
@@ -77,7 +68,7 @@ def _export(trainer: Trainer) -> None:
 
 def _defaults(snap: Snapshot) -> None:
     """Initialise this session's widgets from the shared run's settings."""
-    cfg = snap.settings
+    cfg = snap.config
     preset = cfg.preset_obj()
     initial = {
         "run_preset": cfg.preset,
@@ -85,11 +76,11 @@ def _defaults(snap: Snapshot) -> None:
         "run_batch_size": preset.batch_size,
         "run_seed": cfg.seed,
         "run_noise": preset.noise,
-        "live_loss": cfg.loss,
-        "live_k": cfg.k,
+        "live_loss": preset.loss,
+        "live_k": preset.k,
         "live_d_lr": preset.d_lr,
         "live_g_lr": preset.g_lr,
-        "live_sample_interval": cfg.sample_interval,
+        "live_sample_interval": snap.grid_every,
         "export_name": f"{cfg.dataset}-{cfg.preset}-export",
         "refresh_s": 1.0,
         "chart_refresh_s": 5.0,
@@ -99,7 +90,8 @@ def _defaults(snap: Snapshot) -> None:
         st.session_state.setdefault(key, value)
 
 
-def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
+def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
+    """The sidebar's settings; returns the run config they describe (what Reset applies)."""
     locked = not can_control(st.session_state)
     with st.sidebar:
         st.subheader("Live settings")
@@ -125,11 +117,14 @@ def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
         st.number_input("Batch size", 1, 1024, key="run_batch_size", disabled=locked)
         st.number_input("Seed", 0, 2**31 - 1, key="run_seed", disabled=locked)
         st.selectbox("Noise prior of z", NOISES, key="run_noise", disabled=locked)
-        st.button("Apply settings and Reset", on_click=_reset, args=(trainer,), disabled=locked)
+        s = st.session_state
+        config = RunConfig(preset=s["run_preset"], dataset=s["run_dataset"], batch_size=int(s["run_batch_size"]),
+                           seed=int(s["run_seed"]), noise=s["run_noise"], loss=s["live_loss"], k=int(s["live_k"]))
+        st.button("Apply settings and Reset", on_click=_reset, args=(trainer, config), disabled=locked)
 
         st.subheader("Keep this run")
-        st.caption(f"The run is saved every {snap.settings.checkpoint_every:,} steps and resumed when the server "
-                   "restarts." + (f" Last checkpoint: step {snap.checkpoint_step:,}." if snap.checkpoint_step >= 0 else ""))
+        st.caption(f"The run is saved every {snap.config.checkpoint_every:,} steps in {snap.run_dir} and resumed "
+                   "when the server restarts." + (f" Last checkpoint: step {snap.checkpoint_step:,}." if snap.checkpoint_step >= 0 else ""))
         st.button("Save checkpoint now", on_click=_save, args=(trainer,), disabled=locked)
         st.text_input("Export name", key="export_name", disabled=locked,
                       help="generator.keras + meta.json go to checkpoints/<name>/, for the Models page and the latent lab")
@@ -143,21 +138,22 @@ def settings_sidebar(trainer: Trainer, snap: Snapshot) -> None:
                        "lets a class watch without slowing the run.")
         st.slider("Curve smoothing (EMA)", 0.0, 0.99, key="smoothing", step=0.01)
         st.checkbox("Show d_loss_real and d_loss_fake", key="show_parts")
+    return config
 
 
-CONTROLS = (
-    ("Start", "start", ("idle", "stopped", "error")),
-    ("Pause", "pause", ("running",)),
-    ("Resume", "resume", ("paused",)),
-    ("Stop", "stop", ("running", "paused")),
-    ("Reset", "reset", STATES),
-    ("Step D", "step_d", ("idle", "paused", "stopped", "error")),
-    ("Step G", "step_g", ("idle", "paused", "stopped", "error")),
-    ("Step both", "step_both", ("idle", "paused", "stopped", "error")),
+CONTROLS = (  # label, action, the trainer's control (gan_app.live_types.ALLOWED says when it acts)
+    ("Start", "start", "start"),
+    ("Pause", "pause", "pause"),
+    ("Resume", "resume", "resume"),
+    ("Stop", "stop", "stop"),
+    ("Reset", "reset", "reset"),
+    ("Step D", "step_d", "step"),
+    ("Step G", "step_g", "step"),
+    ("Step both", "step_both", "step"),
 )
 
 
-def control_action(trainer: Trainer, name: str):
+def control_action(trainer: LiveTrainer, name: str):
     return {
         "start": trainer.start,
         "pause": trainer.pause,
@@ -170,11 +166,11 @@ def control_action(trainer: Trainer, name: str):
     }[name]
 
 
-def controls(trainer: Trainer, snap: Snapshot) -> None:
+def controls(trainer: LiveTrainer, snap: Snapshot) -> None:
     locked = not can_control(st.session_state)
-    for col, (label, name, enabled_in) in zip(st.columns(len(CONTROLS)), CONTROLS):
+    for col, (label, name, control) in zip(st.columns(len(CONTROLS)), CONTROLS):
         col.button(label, key=f"btn_{name}", width="stretch",
-                   disabled=locked or snap.status not in enabled_in,
+                   disabled=locked or snap.status not in ALLOWED[control],
                    on_click=run_control, args=(st.session_state, control_action(trainer, name)))
 
 

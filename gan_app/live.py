@@ -1,0 +1,400 @@
+"""The dashboard's driver of a run: the one background training run of a server.
+
+A `LiveTrainer` owns a worker thread, the only thread that touches TensorFlow, and the run
+(gan_app.run.Run) it trains in a run directory like any other (checkpoints/live/ by default).
+Pages send it commands (start, pause, step, live settings, open a run...) through a queue and
+read `snapshot()`: an immutable copy published under a lock after every chunk of steps. The
+trainer never calls st.*; the pages never touch its models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import queue
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gan_app.checkpoint import discard_state, has_checkpoint
+from gan_app.config import RunConfig
+from gan_app.errors import GanAppError, UsageError
+from gan_app.lab import GeneratorWeights
+from gan_app.live_types import ALLOWED, CHUNK_SECONDS, LIVE_FIELDS, Snapshot
+from gan_app.live_view import RunView
+from gan_app.run import Run, read_run_config
+from gan_app.step import TrainingStep, device_name
+
+__all__ = ["LiveTrainer", "RunConfig", "Snapshot"]
+
+log = logging.getLogger(__name__)
+_RUN_IDS = itertools.count()  # unique in the process, so a cache keyed by run never mixes two trainers' runs
+DASHBOARD_COMMAND = "streamlit run dashboard.py"
+
+
+class LiveTrainer:
+    """Thread-safe; one per server process (gan_app.ui.common.get_trainer)."""
+
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        build_step: Callable[..., TrainingStep] | None = None,
+        checkpoint_dir: Path | None = None,
+        grid_every: int = 20,
+    ) -> None:
+        """`build_step(preset, images, seed)` makes the step object (default: the config's).
+        `checkpoint_dir` is the run directory; a run saved there is resumed at once.
+        `grid_every`: steps between live grids (a setting of the dashboard, not of the run)."""
+        self._build_step = build_step
+        self._home = checkpoint_dir  # the server's own run directory (Reset returns to it)
+        self._dir = checkpoint_dir
+        self._meter: Any = None  # outlives runs: the real digits' statistics never change
+        self._lock = threading.Lock()
+        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._config = config or RunConfig()
+        self._grid_every = grid_every
+        self._device = device_name()  # known before anything is built, so the page can say it
+        self._run_id = next(_RUN_IDS)
+        self._snapshot = Snapshot(config=self._config, device=self._device, run_id=self._run_id, run_dir=self._dir)
+        self._version = 0  # of the published snapshot
+        self._run: Run | None = None  # worker-only from here on
+        self._clear()
+        if checkpoint_dir is not None and has_checkpoint(checkpoint_dir):
+            self._send("open_run", checkpoint_dir)
+
+    # ---- commands (any thread) -----------------------------------------------------------
+    def start(self) -> None:
+        self._send("start")
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def stop(self) -> None:
+        self._send("stop")
+
+    def reset(self, config: RunConfig | None = None) -> None:
+        if config is not None:
+            config.validate()
+        self._send("reset", config)
+
+    def step_once(self, which: str) -> None:
+        """One iteration while not running: 'd', 'g' or 'both' (GAN Lab's step mode)."""
+        if which not in ("d", "g", "both"):
+            raise UsageError(f"unknown step {which!r}; choose d, g or both")
+        self._send("step", which)
+
+    def open_run(self, run_dir: Path) -> None:
+        """Continue the run saved in `run_dir` (by the CLI or a dashboard), paused at its last
+        checkpoint. If it cannot be opened, the message says why and the current run goes on."""
+        self._send("open_run", Path(run_dir))
+
+    def apply_live(self, **changes: Any) -> None:
+        """Learning rates, loss and k: applied to the running run without a restart."""
+        unknown = set(changes) - set(LIVE_FIELDS)
+        if unknown:
+            raise UsageError(f"{', '.join(sorted(unknown))} cannot change live; use Reset (live: {', '.join(LIVE_FIELDS)})")
+        self._config.replace(**changes)
+        self._send("live", changes)
+
+    def save_checkpoint(self) -> None:
+        """Save the full training state now (it is also saved every checkpoint_every steps)."""
+        if self._dir is None:
+            raise UsageError("this server keeps no checkpoints")
+        self._send("save")
+
+    def export(self, directory: Path) -> None:
+        """Write generator.keras + meta.json of the current generator into `directory`."""
+        self._send("export", Path(directory))
+
+    def copy_generator(self, timeout: float = 10.0) -> GeneratorWeights | None:
+        """A copy of the live generator's weights (for the latent lab); None before any training."""
+        reply: dict[str, Any] = {"done": threading.Event()}
+        self._send("copy_generator", reply)
+        reply["done"].wait(timeout)
+        return reply.get("weights")
+
+    def set_grid_every(self, steps: int) -> None:
+        """How often the live grid is drawn (a setting of this dashboard, not of the run)."""
+        if steps <= 0:
+            raise UsageError(f"sample interval must be > 0, got {steps}")
+        self._send("grid_every", steps)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until every command sent so far has been handled (tests, benchmarks)."""
+        done = threading.Event()
+        self._send("ping", done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker thread for good (tests, server shutdown)."""
+        self._closed.set()
+        self._commands.put(("close", None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def thread_count(self) -> int:
+        return int(self._thread is not None and self._thread.is_alive())
+
+    def _send(self, command: str, arg: Any = None) -> None:
+        if self._closed.is_set():
+            raise GanAppError("the trainer has been shut down")
+        with self._lock:  # two tabs pressing Start at once still get one thread
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="gan-trainer", daemon=True)
+                self._thread.start()
+        self._commands.put((command, arg))
+
+    # ---- worker thread --------------------------------------------------------------------
+    def _clear(self) -> None:
+        """What the page shows of a run that has not trained yet."""
+        self._status = "idle"
+        self._message = ""
+        self._view = RunView()
+        self._rate = 0.0  # of the compiled call alone: sizes the chunks
+        self._traced = False
+        self._weights_version = 0
+        self._checkpoint_step = -1
+
+    def _loop(self) -> None:
+        while True:
+            running = self._status == "running"
+            try:
+                command, arg = self._commands.get_nowait() if running else self._commands.get()
+            except queue.Empty:
+                command, arg = None, None
+            if command == "close":
+                self._close_run()
+                return
+            try:
+                if command is not None:
+                    self._handle(command, arg)
+                elif running:
+                    self._train_chunk()
+            except GanAppError as exc:
+                self._fail(str(exc))
+            except Exception as exc:  # a crash in training: shown in the page, run kept for inspection
+                log.error("training thread failed:\n%s", traceback.format_exc())
+                self._fail(f"{type(exc).__name__}: {exc}")
+            self._publish()
+
+    def _fail(self, message: str) -> None:
+        self._status = "error"
+        self._message = message
+
+    def _handle(self, command: str, arg: Any) -> None:
+        if command == "ping":
+            arg.set()
+        elif command in ALLOWED and self._status not in ALLOWED[command]:
+            return  # another tab's click from the state before: nothing to do
+        elif command == "start":
+            self._ensure_run()
+            self._status, self._message = "running", ""
+            self._view.restart_clock()
+        elif command == "resume":
+            self._status, self._message = "running", ""
+            self._view.restart_clock()  # the pause is not training time
+        elif command == "pause":
+            self._status = "paused"
+        elif command == "stop":
+            self._status = "stopped"
+        elif command == "reset":
+            self._reset(arg)
+        elif command == "open_run":
+            self._open_run(arg)
+        elif command == "copy_generator":
+            self._copy_generator(arg)
+        elif command == "save":
+            self._save(explicit=True)
+        elif command == "export":
+            self._export(arg)
+        elif command == "step":
+            self._single_step(arg)
+        elif command == "live":
+            self._config = dataclasses.replace(self._config, **arg)
+            if self._run is not None:
+                self._run.step_obj.set_live(**arg)  # type: ignore[attr-defined]
+        elif command == "grid_every":
+            self._grid_every = arg
+
+    def _new_run(self, config: RunConfig, run_dir: Path | None, resume: bool, commands: list[str]) -> Run:
+        if self._meter is None and config.quality_every:
+            from gan_app.classifier import QualityMeter
+            from gan_app.data import DIGIT_DATASETS
+
+            if config.dataset in DIGIT_DATASETS:
+                self._meter = QualityMeter()  # loads the classifier and the real digits' statistics once
+        return Run(config, run_dir, resume=resume, commands=commands, build_step=self._build_step, meter=self._meter)
+
+    def _ensure_run(self) -> None:
+        if self._run is not None:
+            return
+        self._message = "building the models..."
+        self._publish()
+        self._run = self._new_run(self._config, self._dir, resume=False, commands=[DASHBOARD_COMMAND])
+        self._message = ""
+        self._draw_grid()
+
+    def _reset(self, config: RunConfig | None) -> None:
+        self._close_run()
+        if config is not None:
+            self._config = config
+        self._run_id = next(_RUN_IDS)
+        self._clear()
+        self._dir = self._home  # an opened run is left as it was saved; the server's own run starts over
+        if self._dir is not None:
+            discard_state(self._dir)  # Reset discards the run: a restart must not bring it back
+
+    def _open_run(self, run_dir: Path) -> None:
+        self._message = f"opening {run_dir}..."
+        self._publish()
+        try:
+            config, commands = read_run_config(run_dir)
+            run = self._new_run(config, run_dir, resume=True, commands=[*commands, DASHBOARD_COMMAND])
+        except GanAppError as exc:
+            self._message = f"{run_dir} cannot be continued: {exc}"
+            if self._run is None:
+                self._status = "error"  # nothing else to show; Start trains a fresh run
+            return  # the current run goes on as it was
+        if self._run is not None and self._run.state is not None and self._dir != run_dir:
+            self._run.save()  # nothing of the current run is lost
+        self._close_run()
+        self._run, self._dir, self._config = run, run_dir, config
+        self._run_id = next(_RUN_IDS)
+        self._clear()
+        self._checkpoint_step = run.saved_step
+        self._weights_version += 1
+        self._status = "paused"
+        where = "" if run_dir == self._home else f" in {run_dir}"
+        self._message = f"Resumed the saved run{where} at step {run.step:,}: press Resume to continue training."
+        self._draw_grid()
+
+    def _draw_grid(self) -> None:
+        if self._run is not None:
+            self._view.draw_grid(self._run)
+
+    def _close_run(self) -> None:
+        if self._run is not None:
+            self._run.close()
+            self._run = None
+
+    def _single_step(self, which: str) -> None:
+        self._ensure_run()
+        run = self._run
+        assert run is not None
+        if which == "both":
+            rows = run.train(1)
+        else:
+            t0 = time.perf_counter()
+            rows = (run.step_obj.step_d if which == "d" else run.step_obj.step_g)()  # type: ignore[attr-defined]
+            run.record(rows, seconds=time.perf_counter() - t0)
+        self._weights_version += 1
+        self._check_nan()
+        self._draw_grid()
+        if self._status in ("idle", "error"):
+            self._status, self._message = "paused", ""
+
+    def _train_chunk(self) -> None:
+        run = self._run
+        assert run is not None
+        n = max(1, int(self._rate * CHUNK_SECONDS))
+        n = min(n, self._grid_every - run.step % self._grid_every)  # end chunks on grid points
+        t0 = time.perf_counter()
+        run.train(n)
+        dt = max(time.perf_counter() - t0, 1e-6)
+        if self._traced:  # the first call traces the step: not a speed
+            self._rate = n / dt if self._rate == 0.0 else 0.7 * self._rate + 0.3 * n / dt
+        self._traced = True
+        self._weights_version += 1
+        self._checkpoint_step = run.saved_step
+        self._view.trained(run.step)
+        if self._check_nan() or run.step % self._grid_every == 0:
+            self._draw_grid()
+
+    def _check_nan(self) -> bool:
+        run = self._run
+        if run is None or run.nan is None:
+            return False
+        self._status = "paused"
+        self._message = f"{run.nan}: training paused. Lower the learning rates, or Reset."
+        return True
+
+    def _copy_generator(self, reply: dict[str, Any]) -> None:
+        try:
+            if self._run is not None:
+                p = self._run.preset
+                reply["weights"] = GeneratorWeights(
+                    p.name, self._run.step, self._weights_version, self._run_id,
+                    tuple(w.copy() for w in self._run.step_obj.sampler.get_weights()), p.noise, p.output_min, p.output_max)
+        finally:
+            reply["done"].set()
+
+    def _save(self, explicit: bool) -> None:
+        if self._run is None or self._run.state is None:
+            raise UsageError("nothing to save yet: press Start or a Step button first")
+        self._run.save()
+        self._checkpoint_step = self._run.saved_step
+        if explicit:
+            self._message = f"Checkpoint saved at step {self._run.step:,} in {self._dir}."
+
+    def _export(self, directory: Path) -> None:
+        if self._run is None:
+            raise UsageError("nothing to export yet: press Start or a Step button first")
+        self._run.export(directory)
+        self._message = f"Exported the generator at step {self._run.step:,} to {directory}."
+
+    def _publish(self) -> None:
+        run, view = self._run, self._view
+        running = self._status == "running"
+        steps, rows = view.curves(run, running)
+        rate = view.rate(running)
+        q_steps, q_rows = run.quality.arrays() if run is not None else (np.zeros(0), np.zeros((0, 3)))
+        elapsed = run.elapsed if run is not None else 0.0
+        self._version += 1
+        snap = Snapshot(
+            version=self._version,
+            status=self._status,
+            message=self._message,
+            step=run.step if run is not None else 0,
+            steps_per_s=rate,
+            images_per_s=rate * (run.preset.batch_size if run is not None else 0),
+            elapsed_s=elapsed,
+            device=self._device,
+            config=self._config,
+            run_dir=self._dir,
+            grid_every=self._grid_every,
+            history_steps=steps,
+            history=rows,
+            history_version=view.history_version,
+            grid_png=view.grid_png,
+            grid_step=view.grid_step,
+            frames=tuple(view.frames.frames),
+            run_id=self._run_id,
+            weights_version=self._weights_version,
+            quality_steps=q_steps,
+            quality=q_rows,
+            histogram=run.quality.histogram if run is not None else (),
+            quality_note=run.quality_note if run is not None else "",
+            quality_cost=run.quality.seconds / elapsed if run is not None and elapsed else 0.0,
+            checkpoint_step=self._checkpoint_step,
+        )
+        with self._lock:
+            self._snapshot = snap
