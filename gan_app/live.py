@@ -182,6 +182,7 @@ class LiveTrainer:
             except queue.Empty:
                 command, arg = None, None
             if command == "close":
+                self._save_on_close()
                 self._close_run()
                 return
             try:
@@ -268,6 +269,8 @@ class LiveTrainer:
         self._publish()
         try:
             config, commands = read_run_config(run_dir)
+            if not config.checkpoint_every:  # a CLI run without --checkpoint-every: a live run keeps saving
+                config = config.replace(checkpoint_every=RunConfig.checkpoint_every)
             run = self._new_run(config, run_dir, resume=True, commands=[*commands, DASHBOARD_COMMAND])
         except GanAppError as exc:
             self._message = f"{run_dir} cannot be continued: {exc}"
@@ -290,6 +293,15 @@ class LiveTrainer:
     def _draw_grid(self) -> None:
         if self._run is not None:
             self._view.draw_grid(self._run)
+
+    def _save_on_close(self) -> None:
+        """A server stop keeps every step trained: the run continues from here after a restart."""
+        run = self._run
+        if run is not None and run.state is not None and run.step > run.saved_step and run.nan is None:
+            try:
+                run.save()
+            except Exception:  # a full disk must not keep the server from stopping
+                log.error("could not save the run on shutdown:\n%s", traceback.format_exc())
 
     def _close_run(self) -> None:
         if self._run is not None:

@@ -219,3 +219,23 @@ def test_fid_chart_keeps_its_log_axis_to_the_data():
     assert [t.name for t in fig.data] == ["FID", "real digits 9.1"]
     # whole numbers on the log axis: 200 reads "200", not a lone "2" above "100"
     assert list(fig.layout.yaxis.ticktext) == ["5", "10", "20", "50", "100", "200", "500"]
+
+
+def test_models_page_continues_a_cli_run_live(monkeypatch, tmp_path):
+    from gan_app.cli import main
+
+    run = tmp_path / "cli-run"
+    assert main(["train", "--steps", "12", "--batch-size", "16", "--quality-every", "0", "--out", str(run)]) == 0
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    get_trainer().close()  # a fresh server's trainer, on this checkpoints folder
+    try:
+        at = AppTest.from_function(_models_page, default_timeout=120).run()
+        assert at.selectbox(key="run_choice").value == run
+        at.button(key="continue_live").click().run()
+        get_trainer().wait_idle()
+        snap = get_trainer().snapshot()
+        assert (snap.step, snap.status, snap.run_dir) == (12, "paused", run), snap.message
+        assert snap.config.batch_size == 16 and not at.exception
+    finally:
+        get_trainer().close()

@@ -151,3 +151,21 @@ def test_a_run_saved_by_the_previous_schema_still_resumes(cli_run, tmp_path):
         assert list(snap.history_steps) == list(range(30)) and list(snap.quality_steps) == [10, 20, 30]  # from the CSVs
     finally:
         trainer.close()
+
+
+def test_a_server_stop_keeps_every_step_and_an_opened_cli_run_keeps_saving(cli_run, tmp_path):
+    run = copy_run(cli_run, tmp_path / "run")  # trained without --checkpoint-every
+    trainer = LiveTrainer(checkpoint_dir=tmp_path / "live")
+    trainer.open_run(run)
+    trainer.wait_idle()
+    assert trainer.snapshot().config.checkpoint_every == RunConfig.checkpoint_every
+    for _ in range(4):
+        trainer.step_once("both")
+    trainer.close()  # what a server stop does
+    reopened = LiveTrainer(checkpoint_dir=tmp_path / "live")
+    try:
+        reopened.open_run(run)
+        reopened.wait_idle()
+        assert reopened.snapshot().step == 34
+    finally:
+        reopened.close()
