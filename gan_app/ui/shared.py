@@ -20,7 +20,7 @@ class SharedRenders:
     """A thread-safe, bounded memo. Two viewers asking for one missing key at once wait for a
     single build (a per-key lock), and builds of different keys run side by side."""
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, max_entries: int = 32) -> None:
         self.max_entries = max_entries
         self.builds: Counter[str] = Counter()  # kind -> how many times it was built
         self._items: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
@@ -53,4 +53,6 @@ class SharedRenders:
             self.builds.clear()
 
 
-RENDERS = SharedRenders()  # one per server process, like the trainer
+# One per server process, like the trainer. Only the newest version of each view is asked for,
+# so a few dozen entries hold everything in use; more would only hold old figures in memory.
+RENDERS = SharedRenders()
