@@ -168,12 +168,14 @@ def load_generator_file(path: Path, meta: dict[str, Any]):
         raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
     except Exception as exc:
         raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
-    shape_in, shape_out = tuple(model.input_shape), tuple(model.output_shape)
-    if shape_in != (None, meta["latent_dim"]) or shape_out[1:] not in ((28, 28, 1), (28, 28)):
-        raise CheckpointError(
-            f"{path.name} maps {shape_in} to {shape_out}; meta.json describes a generator from "
-            f"(None, {meta['latent_dim']}) to 28x28 images"
-        )
+    conditional = bool(meta.get("num_classes"))
+    shape_in = [tuple(s) for s in model.input_shape] if isinstance(model.input_shape, list) else tuple(model.input_shape)
+    expected = [(None, meta["latent_dim"]), (None,)] if conditional else (None, meta["latent_dim"])
+    shape_out = tuple(model.output_shape)
+    if shape_in != expected or shape_out[1:] not in ((28, 28, 1), (28, 28)):
+        what = f"[z {expected[0]}, digit (None,)]" if conditional else str(expected)
+        raise CheckpointError(f"{path.name} maps {shape_in} to {shape_out}; meta.json describes a generator from "
+                              f"{what} to 28x28 images")
     return model
 
 
@@ -225,11 +227,19 @@ class Export:
 
         return sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
 
-    def images01(self, z: np.ndarray) -> np.ndarray:
+    @property
+    def num_classes(self) -> int | None:
+        """10 for a generator told which digit to draw, None otherwise."""
+        return self.meta.get("num_classes") or None
+
+    def images01(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images for z; a conditional generator draws `labels` (by default 0, 1, ..., 9, 0, ...)."""
         from gan_app.data import to_unit_range
         from gan_app.step import generate
 
-        return to_unit_range(generate(self.generator, z), self.meta["output_min"], self.meta["output_max"])
+        if self.num_classes and labels is None:
+            labels = np.arange(len(z)) % self.num_classes
+        return to_unit_range(generate(self.generator, z, labels), self.meta["output_min"], self.meta["output_max"])
 
 
 def open_export(directory: Path, name: str | None = None) -> Export:

@@ -16,7 +16,15 @@ from keras import layers
 
 from gan_app.data import Dataset, load_dataset
 from gan_app.errors import GanAppError
-from gan_app.quality import Quality, class_histogram, classifier_score, coverage, feature_stats, frechet_distance
+from gan_app.quality import (
+    Quality,
+    class_histogram,
+    classifier_score,
+    coverage,
+    feature_stats,
+    frechet_distance,
+    label_accuracy,
+)
 
 CLASSIFIER_PATH = Path(__file__).parent / "data" / "classifier.keras"
 CLASSIFIER_INFO = Path(__file__).parent / "data" / "classifier.json"
@@ -126,12 +134,15 @@ class QualityMeter:
             probs.append(np.asarray(p))
         return np.concatenate(feats), np.concatenate(probs)
 
-    def measure(self, images01: np.ndarray) -> Quality:
+    def measure(self, images01: np.ndarray, labels: np.ndarray | None = None) -> Quality:
+        """Quality of generated images; with `labels` (the digits a conditional generator was
+        asked for) also the share the classifier reads as that digit."""
         feats, probs = self.features_and_probs(images01)
         hist = class_histogram(probs)
         fid = frechet_distance(*feature_stats(feats), self.real_mu, self.real_sigma)
+        accuracy = None if labels is None else round(label_accuracy(probs, labels), 4)
         return Quality(fid=round(fid, 3), score=round(classifier_score(probs), 3), covered=coverage(hist),
-                       histogram=tuple(round(float(h), 4) for h in hist))
+                       histogram=tuple(round(float(h), 4) for h in hist), label_accuracy=accuracy)
 
     def real_floor(self) -> Quality:
         """The 4,000 training-split digits measured like generated ones: the best FID to expect."""

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+import numpy as np
+
 from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
 from gan_app.data import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
 from gan_app.errors import GanAppError, UsageError
@@ -111,7 +113,8 @@ def cmd_presets(args: argparse.Namespace) -> None:
     for preset in PRESETS.values():
         g, d = param_counts(preset)
         rows.append({"name": preset.name, "g_params": g, "d_params": d, "batch_size": preset.batch_size,
-                     "optimizer": preset.optimizer, "noise": preset.noise, "description": preset.description})
+                     "optimizer": preset.optimizer, "noise": preset.noise, "num_classes": preset.num_classes,
+                     "description": preset.description})
     if args.json:
         print(json.dumps(rows))
         return
@@ -169,7 +172,9 @@ def cmd_quality(args: argparse.Namespace) -> None:
     n = args.samples or (recorded if isinstance(recorded, int) and recorded > 0 else 1000)
     # the latents the run's own quality was measured on, so a recorded FID is reproduced
     seed = meta["seed"] if isinstance(meta.get("seed"), int) else 0
-    q = QualityMeter().measure(export.images01(quality_noise(export.latent_dim, meta["noise"], seed, n)))
+    # a conditional generator is asked for every digit equally often, as its run measured it
+    labels = np.arange(n) % export.num_classes if export.num_classes else None
+    q = QualityMeter().measure(export.images01(quality_noise(export.latent_dim, meta["noise"], seed, n), labels), labels)
     print(json.dumps({"export": export.name, "samples": n, **q.as_dict()}))
 
 

@@ -46,6 +46,9 @@ class Preset:
     # R1 penalty weight (gamma): D also minimises gamma/2 * |grad_x logit D(x)|^2 on real images,
     # which damps the GAN's oscillation (Mescheder et al., 2018). 0: off. Fused mode only.
     r1: float = 0.0
+    # Class-conditional G and D on the digit labels (G([z, digit]), D([image, digit])); None:
+    # unconditional. Needs a labelled dataset.
+    num_classes: int | None = None
 
     @property
     def output_min(self) -> float:
@@ -109,6 +112,15 @@ WIDE = dataclasses.replace(
     r1=1.0,
 )
 
+# fast, told which digit to draw: a label embedding beside z in G, a projection head in D
+CONDITIONAL = dataclasses.replace(
+    FAST,
+    name="conditional",
+    description="the fast DCGAN told which digit to draw (label embedding in G, projection D); needs labels",
+    architecture="conditional",
+    num_classes=10,
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -135,6 +147,7 @@ PRESETS: dict[str, Preset] = {
         ),
         FAST,
         WIDE,
+        CONDITIONAL,
     )
 }
 

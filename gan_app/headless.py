@@ -23,7 +23,7 @@ from gan_app.errors import GanAppError, UsageError
 from gan_app.files import atomic_write_json, ensure_writable_dir, save_model_atomic
 from gan_app.quality import Quality
 from gan_app.data import load_dataset
-from gan_app.run import Run, check_batch_size, read_run_config
+from gan_app.run import Run, check_dataset, read_run_config
 
 CHUNK = 10  # steps per compiled call between progress updates
 RESUME_OVERRIDES = ("batch_size", "sample_interval", "quality_every", "quality_samples", "checkpoint_every")
@@ -80,7 +80,7 @@ def gan_train(config: RunConfig, out: Path, steps: int, command: str = "", *, re
         raise UsageError(f"--steps must be > 0, got {steps}")
     config.validate()
     dataset = load_dataset(config.dataset)
-    check_batch_size(config.preset_obj(), dataset)  # wrong arguments write nothing
+    check_dataset(config.preset_obj(), dataset)  # wrong arguments write nothing
     out = ensure_writable_dir(out)
     run = Run(config, out, resume=resume, commands=commands or [], dataset=dataset)  # a run that does not fit writes nothing
     if run.step >= steps:

@@ -39,8 +39,11 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def grid_png(images01: np.ndarray, scale: int = 4, side: int = GRID_SIDE) -> bytes:
-    """The 5x5 sample grid (gan_mnist_%d.png of the tutorial) as PNG bytes; other sides too."""
+def grid_png(images01: np.ndarray, scale: int = 4, side: int = GRID_SIDE, columns: int | None = None) -> bytes:
+    """The 5x5 sample grid (gan_mnist_%d.png of the tutorial) as PNG bytes; other sides too, or
+    rows of `columns` images (a conditional run's grid: one column per digit)."""
+    if columns:
+        return png_bytes(tile(images01, -(-len(images01) // columns), columns, scale))
     return png_bytes(tile(images01, side, side, scale))
 
 

@@ -232,7 +232,7 @@ class LiveTrainer:
         elif command == "live":
             self._config = dataclasses.replace(self._config, **arg)
             if self._run is not None:
-                self._run.step_obj.set_live(**arg)  # type: ignore[attr-defined]
+                self._run.set_live(**arg)
         elif command == "grid_every":
             self._grid_every = arg
 
@@ -404,6 +404,7 @@ class LiveTrainer:
             quality_steps=q_steps,
             quality=q_rows,
             histogram=run.quality.histogram if run is not None else (),
+            label_accuracy=run.quality.label_accuracy if run is not None else None,
             quality_note=run.quality_note if run is not None else "",
             quality_cost=run.quality.seconds / elapsed if run is not None and elapsed else 0.0,
             checkpoint_step=self._checkpoint_step,

@@ -53,6 +53,7 @@ class Snapshot:
     quality_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     quality: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # fid, score, digits covered
     histogram: tuple[float, ...] = ()  # share of each digit in the latest measurement
+    label_accuracy: float | None = None  # of a conditional run: share of samples read as the digit asked for
     quality_note: str = ""  # why quality is not measured, if it is not
     quality_cost: float = 0.0  # share of training time spent measuring quality
     checkpoint_step: int = -1  # step of the latest checkpoint on disk

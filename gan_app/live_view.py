@@ -10,7 +10,6 @@ import numpy as np
 
 from gan_app.config import METRICS
 from gan_app.history import GridSnapshots
-from gan_app.images import grid_png
 from gan_app.run import Run
 
 RATE_WINDOW_S = 5.0  # steps/s on the page: the wall clock over this much recent training
@@ -36,7 +35,7 @@ class RunView:
             return
         # One pixel per pixel: 16x cheaper to encode and to send than the 4x grid; pages and
         # downloads enlarge it.
-        self.grid_png, self.grid_step = grid_png(images, scale=1), run.step
+        self.grid_png, self.grid_step = run.grid_png(images, scale=1), run.step
         self.frames.add(run.step, self.grid_png)
 
     def trained(self, step: int) -> None:

@@ -1,7 +1,8 @@
 """The generator and discriminator of each preset, layer for layer as its tutorial writes them.
 
 Parameter counts match the tutorials' printed summaries (asserted in tests/test_models.py).
-Models are plain keras.Sequential networks; how they are trained lives in gan_app.step.
+Models are plain Keras networks (Sequential, or functional for the conditional preset, whose G
+and D take [input, digit]); how they are trained lives in gan_app.step.
 """
 
 from __future__ import annotations
@@ -132,28 +133,28 @@ def _roatienza_discriminator(_: int) -> keras.Model:
     return keras.Sequential(stack, name="discriminator")
 
 
-def _transposed_generator(latent_dim: int, width: int) -> keras.Model:
+def _transposed_layers(width: int) -> list[layers.Layer]:
     # DCGAN paper recipe (transposed convolutions, BN + ReLU, tanh): `width` channels at 7x7,
     # halving at 14x14 and 28x28. The last 3x3 convolution works at 28x28, where strokes get
     # their edges. At width 64, G 1e-3 and D 2.5e-4, 20,000 steps reached classifier FID 23
     # instead of 42 without it, for about a third fewer steps per second.
-    return keras.Sequential(
-        [
-            keras.Input((latent_dim,)),
-            layers.Dense(7 * 7 * width, use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.Reshape((7, 7, width)),
-            layers.Conv2DTranspose(width // 2, 4, strides=2, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.Conv2DTranspose(width // 4, 4, strides=2, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.Conv2D(1, 3, padding="same", activation="tanh"),
-        ],
-        name="generator",
-    )
+    return [
+        layers.Dense(7 * 7 * width, use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.Reshape((7, 7, width)),
+        layers.Conv2DTranspose(width // 2, 4, strides=2, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.Conv2DTranspose(width // 4, 4, strides=2, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.Conv2D(1, 3, padding="same", activation="tanh"),
+    ]
+
+
+def _transposed_generator(latent_dim: int, width: int) -> keras.Model:
+    return keras.Sequential([keras.Input((latent_dim,)), *_transposed_layers(width)], name="generator")
 
 
 def _fast_generator(latent_dim: int) -> keras.Model:
@@ -179,12 +180,40 @@ def _fast_discriminator(_: int) -> keras.Model:
     )
 
 
+LABEL_EMBEDDING = 16  # size of the digit's embedding G reads beside z
+
+
+def _conditional_generator(latent_dim: int) -> keras.Model:
+    """`fast`'s G reading [z, digit]: the digit's learned embedding is concatenated to z."""
+    z = keras.Input((latent_dim,), name="z")
+    label = keras.Input((), dtype="int32", name="label")
+    h = layers.Concatenate()([z, layers.Embedding(10, LABEL_EMBEDDING, name="label_embedding")(label)])
+    for layer in _transposed_layers(64):
+        h = layer(h)
+    return keras.Model([z, label], h, name="generator")
+
+
+def _conditional_discriminator(_: int) -> keras.Model:
+    """`fast`'s D with a projection head (Miyato and Koyama, 2018): logit = w . phi(x) + b +
+    embed(digit) . phi(x), so D judges "a real image of this digit"."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    h = image
+    for layer in (layers.Conv2D(32, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
+                  layers.Conv2D(64, 4, strides=2, padding="same"), layers.LeakyReLU(0.2), layers.Flatten()):
+        h = layer(h)
+    projection = layers.Dot(axes=1)([layers.Embedding(10, 7 * 7 * 64, name="label_projection")(label), h])
+    logit = layers.Add()([layers.Dense(1)(h), projection])
+    return keras.Model([image, label], layers.Activation("sigmoid")(logit), name="discriminator")
+
+
 ARCHITECTURES: dict[str, tuple[Builder, Builder]] = {
     "taehojo": (_taehojo_generator, _taehojo_discriminator),
     "seed002": (_seed002_generator, _seed002_discriminator),
     "roatienza": (_roatienza_generator, _roatienza_discriminator),
     "fast": (_fast_generator, _fast_discriminator),
     "wide": (_wide_generator, _fast_discriminator),
+    "conditional": (_conditional_generator, _conditional_discriminator),
 }
 
 

@@ -21,6 +21,7 @@ class Quality:
     score: float  # classifier score (Inception-score analogue): 1 (one class) .. 10 (all, confidently)
     covered: int  # digits with a share >= COVERAGE_SHARE
     histogram: tuple[float, ...]  # share of samples per predicted digit 0..9
+    label_accuracy: float | None = None  # of a conditional generator: share read as the digit asked for
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -57,6 +58,11 @@ def class_histogram(probs: np.ndarray) -> np.ndarray:
     return np.bincount(np.argmax(probs, axis=1), minlength=10) / len(probs)
 
 
+def label_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images the classifier reads as the digit they were asked to be."""
+    return float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)))
+
+
 def coverage(histogram: np.ndarray) -> int:
     return int(np.sum(np.asarray(histogram) >= COVERAGE_SHARE))
 
@@ -68,12 +74,14 @@ class QualityLog:
         self.steps: list[int] = []
         self.rows: list[tuple[float, float, int]] = []
         self.histogram: tuple[float, ...] = ()
+        self.label_accuracy: float | None = None  # latest, of a conditional generator
         self.seconds = 0.0  # time spent measuring
 
     def add(self, step: int, q: Quality, seconds: float) -> None:
         self.steps.append(step)
         self.rows.append((q.fid, q.score, q.covered))
         self.histogram = q.histogram
+        self.label_accuracy = q.label_accuracy
         self.seconds += seconds
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ from gan_app.quality import Quality, QualityLog
 from gan_app.step import TrainingStep, make_step
 
 CSV_HEADER = ("step", "seconds") + METRICS
-QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10))
+QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10)) + ("label_accuracy",)
 QUALITY_NOT_AVAILABLE = "quality metrics need labelled 28x28 digits (mnist5k or mnist)"
 
 
@@ -65,7 +65,15 @@ def non_finite(rows: np.ndarray, first_step: int) -> str | None:
     return f"{' and '.join(names)} became NaN or Inf at step {first_step + j}"
 
 
-def check_batch_size(preset: Preset, dataset: Dataset) -> None:
+def check_dataset(preset: Preset, dataset: Dataset) -> None:
+    """A batch the dataset can fill, and labels where the preset draws the digit it is asked for."""
+    if preset.num_classes:
+        if dataset.y is None:
+            raise UsageError(f"preset {preset.name!r} draws the digit it is asked for: it needs a labelled dataset, "
+                             f"and {dataset.name!r} has no labels")
+        if len(dataset.y) and not (0 <= int(dataset.y.min()) and int(dataset.y.max()) < preset.num_classes):
+            raise UsageError(f"preset {preset.name!r} needs labels 0..{preset.num_classes - 1}; "
+                             f"{dataset.name!r} has {int(dataset.y.min())}..{int(dataset.y.max())}")
     if preset.batch_size > len(dataset):
         raise UsageError(f"batch size {preset.batch_size} is larger than dataset {dataset.name!r} ({len(dataset)} images); "
                          f"choose a batch size (--batch-size) of at most {len(dataset)}")
@@ -151,11 +159,12 @@ class Run:
         self.observer = observer
         self.dataset = dataset or load_dataset(config.dataset)
         p = self.preset
-        check_batch_size(p, self.dataset)
+        check_dataset(p, self.dataset)
         if resume and config.mode != "fused":
             raise UsageError("only runs of the fused step keep a training state to continue")
         images = scale_to_range(self.dataset.x, p.output_min, p.output_max)
-        build = build_step or (lambda preset, x, seed: make_step(config.mode, preset, x, seed))
+        labels = self.dataset.y if p.num_classes else None
+        build = build_step or (lambda preset, x, seed: make_step(config.mode, preset, x, seed, labels))
         self.step_obj: TrainingStep = build(p, images, config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds, quality measurements included, pauses not
@@ -164,8 +173,13 @@ class Run:
         self.last_quality: Quality | None = None
         self.nan: str | None = None  # what became NaN or Inf in the last call
         self.saved_step = -1  # of the latest checkpoint on disk
-        self.z_fixed = fixed_noise(p, config.seed)
+        # A conditional run's grid has a column per digit (5 rows of 0-9); its quality latents ask
+        # for every digit equally often.
+        self.grid_columns = p.num_classes
+        self.z_fixed = fixed_noise(p, config.seed, 5 * p.num_classes if p.num_classes else 25)
+        self.y_fixed = np.arange(len(self.z_fixed)) % p.num_classes if p.num_classes else None
         self.z_quality = quality_noise(p.latent_dim, p.noise, config.seed, config.quality_samples)
+        self.y_quality = np.arange(config.quality_samples) % p.num_classes if p.num_classes else None
         self.quality_note = "" if self.dataset.is_digits else QUALITY_NOT_AVAILABLE
         self.meter = meter
         if self.meter is None and config.quality_every and not self.quality_note:
@@ -212,6 +226,12 @@ class Run:
         steps += [-self.step % every or every for every in (c.quality_every, c.checkpoint_every) if every]
         return min(steps)
 
+    def set_live(self, **changes: Any) -> None:
+        """Learning rates, loss or k, changed while training; saved with the run from now on."""
+        self.config = self.config.replace(**changes)
+        self.preset = self.config.preset_obj()
+        self.step_obj.set_live(**changes)  # type: ignore[attr-defined]
+
     def record(self, rows: np.ndarray, seconds: float = 0.0) -> None:
         """Book iterations trained (by `train`, or one network's single step) in `seconds`;
         metrics.csv's time column spreads them over the rows."""
@@ -240,12 +260,15 @@ class Run:
     def samples01(self) -> np.ndarray:
         """The fixed noise batch's images, in [0, 1]."""
         p = self.preset
-        return to_unit_range(self.step_obj.generate(self.z_fixed), p.output_min, p.output_max)
+        return to_unit_range(self.step_obj.generate(self.z_fixed, self.y_fixed), p.output_min, p.output_max)
+
+    def grid_png(self, images01: np.ndarray, scale: int = 4) -> bytes:
+        return grid_png(images01, scale, columns=self.grid_columns)
 
     def save_samples(self, label: int) -> None:
         images = self.samples01()
         if self.dir is not None and np.isfinite(images).all():
-            atomic_write_bytes(self.dir / "samples" / f"step_{label:06d}.png", grid_png(images))
+            atomic_write_bytes(self.dir / "samples" / f"step_{label:06d}.png", self.grid_png(images))
         if self.observer is not None:
             self.observer.on_samples(label, images)
 
@@ -255,13 +278,15 @@ class Run:
             return None
         p = self.preset
         t0 = time.perf_counter()
-        q = self.meter.measure(to_unit_range(self.step_obj.generate(self.z_quality), p.output_min, p.output_max))
+        images = to_unit_range(self.step_obj.generate(self.z_quality, self.y_quality), p.output_min, p.output_max)
+        q = self.meter.measure(images, self.y_quality)
         seconds = time.perf_counter() - t0
         self.elapsed += seconds
         self.quality.add(self.step, q, seconds)
         self.last_quality = q
         if self.files is not None:
-            self.files.quality.writerow([self.step, q.fid, q.score, q.covered, *q.histogram])
+            accuracy = "" if q.label_accuracy is None else q.label_accuracy
+            self.files.quality.writerow([self.step, q.fid, q.score, q.covered, *q.histogram, accuracy])
         if self.observer is not None:
             self.observer.on_quality(self.step, q)
         return q
@@ -277,6 +302,7 @@ class Run:
         q_steps, q_rows = self.quality.arrays()
         history = {"steps": steps, "rows": rows, "stride": np.array(self.history.stride),
                    "quality_steps": q_steps, "quality_rows": q_rows, "histogram": np.array(self.quality.histogram),
+                   "label_accuracy": np.array(np.nan if self.quality.label_accuracy is None else self.quality.label_accuracy),
                    "elapsed": np.array(self.elapsed)}
         self.state.save(self.step, history, self.config.saved(self.commands))
         self.saved_step = self.step
@@ -292,6 +318,8 @@ class Run:
         if "rows" in h:
             self.history.load(h["steps"], h["rows"], int(h["stride"]))
             self.quality.load(h["quality_steps"], h["quality_rows"], h["histogram"])
+            if "label_accuracy" in h and np.isfinite(h["label_accuracy"]):
+                self.quality.label_accuracy = float(h["label_accuracy"])
             self.elapsed = float(h["elapsed"])
         else:  # saved by the previous CLI, which kept its curves in the CSVs only
             self._history_from_files()
@@ -304,7 +332,7 @@ class Run:
         q = read_rows(self.dir / "quality.csv", self.step + 1)
         if q:
             self.quality.load(np.array([int(r[0]) for r in q]), np.array([[float(r[1]), float(r[2]), int(r[3])] for r in q]),
-                              tuple(float(v) for v in q[-1][4:]))
+                              tuple(float(v) for v in q[-1][4:14]))
 
     def describe(self, command: str = "") -> dict[str, Any]:
         """meta.json's fields: what rebuilds this generator and how it was trained."""
@@ -313,7 +341,7 @@ class Run:
         meta = {
             "preset": p.name, "dataset": self.dataset.name, "steps": self.step, "batch_size": p.batch_size,
             "latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min, "output_max": p.output_max,
-            "seed": c.seed, "mode": c.mode, "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
+            "seed": c.seed, "mode": c.mode, "num_classes": p.num_classes, "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
             "ema": p.ema if c.mode == "fused" else 0.0,  # samples come from G's moving average
             "r1": p.r1 if c.mode == "fused" else 0.0,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -333,7 +361,8 @@ class Run:
         if self.last_quality is not None:
             return self.last_quality.as_dict()
         fid, score, covered = self.quality.rows[-1]
-        return {"fid": fid, "score": score, "covered": int(covered), "histogram": list(self.quality.histogram)}
+        return {"fid": fid, "score": score, "covered": int(covered), "histogram": list(self.quality.histogram),
+                "label_accuracy": self.quality.label_accuracy}
 
     def export(self, directory: Path, command: str = "") -> None:
         """generator.keras + meta.json (written last, atomically)."""

@@ -59,9 +59,13 @@ class FusedStep:
     """A DCGAN and its optimizers, trained by a compiled step. Learning rates, loss and k
     are variables, so they change between calls without retracing."""
 
-    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0) -> None:
+    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0, labels: np.ndarray | None = None) -> None:
+        """`labels` (int, one per image) are required by a conditional preset and ignored otherwise."""
         keras.utils.set_random_seed(seed)  # weight initialisation and dropout masks
         self.preset = preset
+        self.conditional = bool(preset.num_classes)
+        if self.conditional and labels is None:
+            raise ValueError(f"preset {preset.name!r} is conditional: it needs the images' labels")
         self.generator = build_generator(preset)
         self.discriminator = build_discriminator(preset)
         self.g_optimizer = make_optimizer(preset, preset.g_lr)
@@ -75,6 +79,7 @@ class FusedStep:
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(seed)
         self.real_images = tf.constant(images, tf.float32)  # the whole dataset lives on the device
+        self.real_labels = tf.constant(labels, tf.int32) if self.conditional else None
         self.batch_size = preset.batch_size
         self.minimax = tf.Variable(preset.loss == "minimax", trainable=False, name="minimax")
         self.k = tf.Variable(preset.k, trainable=False, name="k", dtype=tf.int32)
@@ -99,49 +104,66 @@ class FusedStep:
             return self.rng.uniform(shape, -1.0, 1.0)
         return self.rng.normal(shape)
 
-    def _real_batch(self) -> tf.Tensor:
+    def _labels(self, n: int) -> tf.Tensor | None:
+        """Digits to draw, uniform (None for an unconditional preset)."""
+        return self.rng.uniform((n,), 0, self.preset.num_classes, dtype=tf.int32) if self.conditional else None
+
+    def _real_batch(self) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """Real images and, for a conditional preset, their digits."""
         n = tf.shape(self.real_images, out_type=tf.int64)[0]
         idx = self.rng.uniform((self.batch_size,), 0, n, dtype=tf.int64)
-        return tf.gather(self.real_images, idx)
+        return tf.gather(self.real_images, idx), (tf.gather(self.real_labels, idx) if self.conditional else None)
+
+    def _fake_batch(self) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """Generated images and the digits they were asked for."""
+        y = self._labels(self.batch_size)
+        return self._g(self.generator, self._noise(self.batch_size), y, training=True), y
+
+    def _g(self, generator: keras.Model, z: tf.Tensor, y: tf.Tensor | None, training: bool) -> tf.Tensor:
+        return generator([z, y] if self.conditional else z, training=training)
+
+    def _d(self, batch: tuple[tf.Tensor, tf.Tensor | None], training: bool) -> tf.Tensor:
+        x, y = batch
+        return self.discriminator([x, y] if self.conditional else x, training=training)
 
     def _d_losses(
-        self, real: tf.Tensor, fake: tf.Tensor, training: bool = True, p_real: tf.Tensor | None = None
+        self, real: tuple, fake: tuple, training: bool = True, p_real: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, ...]:
         if p_real is None:
-            p_real = self.discriminator(real, training=training)
-        p_fake = self.discriminator(fake, training=training)
+            p_real = self._d(real, training=training)
+        p_fake = self._d(fake, training=training)
         d_loss_real = -tf.reduce_mean(_log(p_real))
         d_loss_fake = -tf.reduce_mean(_log(1.0 - p_fake))
         d_loss = 0.5 * (d_loss_real + d_loss_fake)  # the tutorial's d_loss
         return d_loss, d_loss_real, d_loss_fake, tf.reduce_mean(p_real), tf.reduce_mean(p_fake)
 
-    def _g_loss(self, fake: tf.Tensor) -> tf.Tensor:
+    def _g_loss(self, fake: tuple) -> tf.Tensor:
         # D is a fixed function here (training=False): no D weight, trainable or BatchNorm
         # statistic, changes during the G update.
-        p = self.discriminator(fake, training=False)
+        p = self._d(fake, training=False)
         nonsaturating = -tf.reduce_mean(_log(p))  # maximise log D(G(z))
         minimax = tf.reduce_mean(_log(1.0 - p))  # minimise log(1 - D(G(z))), eq. 1
         return tf.where(self.minimax, minimax, nonsaturating)
 
-    def _r1_penalty(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _r1_penalty(self, real: tuple) -> tuple[tf.Tensor, tf.Tensor]:
         """R1 (Mescheder et al., 2018): the mean squared gradient of D's logit at real images,
         and D's outputs there (D's loss reuses this forward pass). The logit is recovered from
         D's sigmoid output; where that is clipped the gradient is 0."""
         with tf.GradientTape() as tape:
-            tape.watch(real)
-            p_real = self.discriminator(real, training=True)
+            tape.watch(real[0])
+            p_real = self._d(real, training=True)
             p = tf.clip_by_value(p_real, _EPS, 1.0 - _EPS)
             logit = tf.math.log(p) - tf.math.log(1.0 - p)
-        grad = tape.gradient(logit, real)
+        grad = tape.gradient(logit, real[0])
         return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3])), p_real
 
-    def _d_update(self, real: tf.Tensor, fake: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def _d_update(self, real: tuple, fake: tuple) -> tuple[tf.Tensor, ...]:
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             # R1 is fixed per run (decided when the step is traced); D's loss reuses its forward
             # pass on the real batch.
             penalty, p_real = self._r1_penalty(real) if self.preset.r1 else (0.0, None)
-            results = self._d_losses(real, tf.stop_gradient(fake), p_real=p_real)
+            results = self._d_losses(real, (tf.stop_gradient(fake[0]), fake[1]), p_real=p_real)
             loss = results[0] + 0.5 * self.preset.r1 * penalty
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
         return results
@@ -164,10 +186,10 @@ class FusedStep:
     def _iteration(self) -> tf.Tensor:
         for _ in tf.range(self.k - 1):
             # Train the discriminator (extra steps of Algorithm 1's inner loop)
-            self._d_update(self._real_batch(), self.generator(self._noise(self.batch_size), training=True))
+            self._d_update(self._real_batch(), self._fake_batch())
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             self._watch_g(g_tape)
-            fake = self.generator(self._noise(self.batch_size), training=True)
+            fake = self._fake_batch()
             # Train the discriminator on a real batch and on this fake batch
             d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_update(self._real_batch(), fake)
             # Train the generator through the updated D, reusing the same generated batch
@@ -184,7 +206,7 @@ class FusedStep:
 
     @tf.function
     def _step_d(self) -> tf.Tensor:
-        fake = self.generator(self._noise(self.batch_size), training=True)
+        fake = self._fake_batch()
         d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_update(self._real_batch(), fake)
         return tf.stack([d_loss, d_loss_real, d_loss_fake, self._g_loss(fake), d_real, d_fake])
 
@@ -192,7 +214,7 @@ class FusedStep:
     def _step_g(self) -> tf.Tensor:
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             self._watch_g(g_tape)
-            fake = self.generator(self._noise(self.batch_size), training=True)
+            fake = self._fake_batch()
             g_loss = self._g_loss(fake)
         # Evaluated for the chart only: training=False leaves D's BatchNorm statistics alone.
         d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_losses(self._real_batch(), fake, training=False)
@@ -217,19 +239,32 @@ class FusedStep:
         """The generator samples, quality and exports come from: G's moving average, or G."""
         return self.generator if self.averaged is None else self.averaged
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        return generate(self.sampler, z)
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        return generate(self.sampler, z, labels)
+
+    def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """D's probability that each image (in the preset's range) is real, (N,)."""
+        x = tf.constant(images, tf.float32)
+        return np.asarray(self._d((x, tf.constant(labels, tf.int32) if self.conditional else None), training=False))[:, 0]
 
 
-def generate(generator: keras.Model, z: np.ndarray) -> np.ndarray:
-    """Images for latent vectors z, in inference mode (never `predict` in a loop)."""
-    return np.asarray(generator(tf.constant(z, tf.float32), training=False))
+def generate(generator: keras.Model, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Images for latent vectors z (and, for a conditional generator, the digits to draw), in
+    inference mode (never `predict` in a loop)."""
+    z = tf.constant(z, tf.float32)
+    if len(generator.inputs) == 2:
+        if labels is None:
+            raise ValueError("a conditional generator needs the digits to draw")
+        return np.asarray(generator([z, tf.constant(labels, tf.int32)], training=False))
+    return np.asarray(generator(z, training=False))
 
 
 class ClassicStep:
     """The tutorials' Keras recipe, with the Keras 3 freeze fixed. Same `train` as FusedStep."""
 
-    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0) -> None:
+    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0, labels: np.ndarray | None = None) -> None:
+        if preset.num_classes:
+            raise ValueError("the tutorials' classic recipe is unconditional: train a conditional preset with --mode fused")
         keras.utils.set_random_seed(seed)
         self.preset = preset
         self.images = np.asarray(images, np.float32)
@@ -270,7 +305,7 @@ class ClassicStep:
     def sampler(self) -> keras.Model:
         return self.generator  # the tutorials' recipe keeps no moving average
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         return generate(self.generator, z)
 
 
@@ -286,12 +321,13 @@ class TrainingStep(Protocol):
     @property
     def sampler(self) -> keras.Model: ...
 
-    def generate(self, z: np.ndarray) -> np.ndarray: ...
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def _minimax_loss(_: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
     return keras.ops.mean(keras.ops.log(keras.ops.clip(1.0 - p, _EPS, 1.0)))
 
 
-def make_step(mode: str, preset: Preset, images: np.ndarray, seed: int = 0) -> FusedStep | ClassicStep:
-    return ClassicStep(preset, images, seed) if mode == "classic" else FusedStep(preset, images, seed)
+def make_step(mode: str, preset: Preset, images: np.ndarray, seed: int = 0,
+              labels: np.ndarray | None = None) -> FusedStep | ClassicStep:
+    return ClassicStep(preset, images, seed) if mode == "classic" else FusedStep(preset, images, seed, labels)

@@ -25,7 +25,7 @@ def test_presets_json_lists_parameter_counts():
     out = run_cli("presets", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"taehojo", "seed002", "roatienza", "fast", "wide"}
+    assert set(rows) == {"taehojo", "seed002", "roatienza", "fast", "wide", "conditional"}
     assert (rows["taehojo"]["g_params"], rows["taehojo"]["d_params"]) == (856_193, 390_657)
 
 

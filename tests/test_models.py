@@ -26,7 +26,11 @@ def test_seed002_combined_model_totals_as_printed():
 def test_every_preset_maps_latent_to_28x28_and_images_to_a_probability(name):
     preset = get_preset(name)
     g, d = build_generator(preset), build_discriminator(preset)
-    assert g.input_shape == (None, preset.latent_dim)
+    if preset.num_classes:  # told which digit: [z, digit] and [image, digit]
+        assert g.input_shape == [(None, preset.latent_dim), (None,)]
+        assert d.input_shape == [(None, 28, 28, 1), (None,)]
+    else:
+        assert g.input_shape == (None, preset.latent_dim)
     assert g.output_shape == (None, 28, 28, 1)
     assert d.output_shape == (None, 1)
 

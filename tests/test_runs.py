@@ -50,6 +50,7 @@ def test_a_cli_run_continues_in_the_dashboards_trainer(cli_run, tmp_path):
         c = snap.config  # the CLI run's settings, not the dashboard's
         assert (c.preset, c.batch_size, c.g_lr, c.quality_every, c.quality_samples) == ("fast", 16, 1e-3, 10, 100)
         assert list(snap.history_steps) == list(range(30)) and list(snap.quality_steps) == [10, 20, 30]
+        trainer.apply_live(g_lr=5e-4)  # a live change is saved with the run
         trainer.resume()
         wait_for(lambda: trainer.snapshot().step >= 45)
         trainer.pause()
@@ -62,7 +63,7 @@ def test_a_cli_run_continues_in_the_dashboards_trainer(cli_run, tmp_path):
         trainer.close()
     assert csv_steps(run / "metrics.csv") == list(range(snap.step))  # the same files go on
     saved = json.loads(sorted((run / "state").glob("settings-*.json"), key=lambda p: int(p.stem.split("-")[1]))[-1].read_text())
-    assert saved["settings"]["schema"] == CONFIG_SCHEMA
+    assert saved["settings"]["schema"] == CONFIG_SCHEMA and saved["settings"]["config"]["g_lr"] == 5e-4
     assert saved["settings"]["commands"][0].startswith("python -m gan_app train") and "dashboard" in saved["settings"]["commands"][-1]
 
 

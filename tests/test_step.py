@@ -103,13 +103,13 @@ def test_r1_penalty_flattens_the_discriminator_at_real_images(fast_images):
     logits = [float(tf.squeeze(tf.math.log(q) - tf.math.log(1.0 - q))) for q in
               (step.discriminator(x + s * eps * grad / norm, training=True) for s in (1, -1))]
     assert (logits[0] - logits[1]) / (2 * eps) == pytest.approx(norm, rel=0.05)
-    penalty, p_real = step._r1_penalty(x)
+    penalty, p_real = step._r1_penalty((x, None))
     assert float(penalty) == pytest.approx(norm**2, rel=1e-4)
     np.testing.assert_allclose(p_real, prob, rtol=1e-6)  # D's loss reuses this forward pass
     # Trained with the penalty, D's logit is flatter at real images than without it.
     plain = FusedStep(p, fast_images, seed=0)
     assert step.train(40).shape == plain.train(40).shape
-    assert float(step._r1_penalty(real)[0]) < 0.7 * float(plain._r1_penalty(real)[0])  # 0.35-0.43 over seeds 0-2
+    assert float(step._r1_penalty((real, None))[0]) < 0.7 * float(plain._r1_penalty((real, None))[0])  # 0.35-0.43 over seeds 0-2
 
 
 def test_minimax_loss_is_log_one_minus_d_and_applies_live(fast_images):

@@ -65,9 +65,17 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
             st.info("Open a model on the **Models** page first.")
             return None, False
         st.caption(f"Using {export.name} ({export.meta.get('steps', '?'):,} steps). Open another on the Models page.")
+        if export.num_classes:
+            st.info(f"{export.name} draws the digit it is asked for; the latent lab explores unconditional "
+                    "generators. Its samples, one column per digit, are on the Models page.")
+            return None, False
         return _export_generator(f"{export.name}:{id(export)}", export), False
     trainer = get_trainer()
     snap = trainer.snapshot()
+    if snap.config.preset_obj().num_classes:
+        st.info("The live run draws the digit it is asked for (a conditional preset); the latent lab explores "
+                "unconditional generators. Open an unconditional model, or Reset the run with another preset.")
+        return None, True
     if snap.step == 0:
         st.info("The live run has not trained yet: press Start on the Train page, or open a model.")
         return None, True

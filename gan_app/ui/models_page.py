@@ -99,6 +99,11 @@ def render() -> None:
     cols[2].metric("Classifier FID", f"{q['fid']:.1f}" if "fid" in q else "n/a")
     cols[3].metric("Digits covered", f"{q['covered']} of 10" if "covered" in q else "n/a")
     seed = st.number_input("Sample seed", 0, 2**31 - 1, 0, key="models_seed")
-    st.image(grid_png(model.images01(model.noise(25, int(seed)))), width=480, caption="25 samples")
+    if model.num_classes:  # one column per digit
+        n = 5 * model.num_classes
+        st.image(grid_png(model.images01(model.noise(n, int(seed))), columns=model.num_classes), width=720,
+                 caption=f"{n} samples, a column per digit (0 to {model.num_classes - 1})")
+    else:
+        st.image(grid_png(model.images01(model.noise(25, int(seed)))), width=480, caption="25 samples")
     if meta.get("command"):
         st.caption(f"Made by: `{meta['command']}`")

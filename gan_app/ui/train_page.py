@@ -256,7 +256,8 @@ def fid_chart(snap: Snapshot) -> None:
         key = (snap.run_id, len(snap.quality_steps), float(snap.quality_steps[-1]))
         fig = shared_figure("fid", key, lambda: charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()))
         st.plotly_chart(fig, key="fid_chart")
-        st.caption(f"Latest: FID {fid:.1f}, classifier score {score:.2f} (real digits about 10), "
+        asked = "" if snap.label_accuracy is None else f"label accuracy {snap.label_accuracy:.0%} (drawn as the digit asked for), "
+        st.caption(f"Latest: FID {fid:.1f}, {asked}classifier score {score:.2f} (real digits about 10), "
                    f"{int(covered)} of 10 digits covered. Measuring costs {snap.quality_cost:.1%} of training time.")
 
 
