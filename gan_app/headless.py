@@ -101,7 +101,7 @@ def gan_train(config: RunConfig, out: Path, steps: int, command: str = "", *, re
         if not run.quality.steps or run.quality.steps[-1] != run.step:
             if config.quality_every:
                 run.measure()
-        if run.state is not None:
+        if run.state is not None and run.saved_step != run.step:
             run.save()  # the end of a run is always resumable, here or in the dashboard
     finally:
         run.close()
