@@ -112,11 +112,14 @@ WIDE = dataclasses.replace(
     r1=1.0,
 )
 
-# fast, told which digit to draw: a label embedding beside z in G, a projection head in D
+# fast, told which digit to draw: a label embedding beside z in G, a learned map per digit as a
+# second input channel of D. A projection head in D (Miyato and Koyama) collapsed to one image
+# per digit within 1,500 steps (classifier FID 200, label accuracy 1.0); this D reached FID 15.8
+# and 98% label accuracy after 3,000 steps.
 CONDITIONAL = dataclasses.replace(
     FAST,
     name="conditional",
-    description="the fast DCGAN told which digit to draw (label embedding in G, projection D); needs labels",
+    description="the fast DCGAN told which digit to draw (label embedding in G, label plane in D); needs labels",
     architecture="conditional",
     num_classes=10,
 )

@@ -31,10 +31,10 @@ def test_conditional_g_and_d_take_the_digit_beside_their_input():
     assert d.input_shape == [(None, 28, 28, 1), (None,)] and d.output_shape == (None, 1)
     fast_g, fast_d = param_counts(get_preset("fast"))
     g_params, d_params = param_counts(PRESET)
-    # fast's networks plus a 10 x 16 label embedding in G (its first Dense reads 16 more inputs)
-    # and a 10 x 3,136 projection in D
+    # fast's networks plus a 10 x 16 label embedding in G (its first Dense reads 16 more inputs),
+    # and in D a 28x28 map per digit read as a second channel by its first 4x4x32 convolution
     assert g_params == fast_g + 10 * 16 + 16 * 7 * 7 * 64
-    assert d_params == fast_d + 10 * 7 * 7 * 64
+    assert d_params == fast_d + 10 * 28 * 28 + 4 * 4 * 32
 
 
 def test_the_step_moves_both_networks_and_the_g_update_leaves_d_alone(step):

@@ -88,21 +88,31 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     from gan_app.step import sample_noise
 
     meter = QualityMeter()
-    images = scale_to_range(load_dataset(DEFAULT_DATASET).x, preset.output_min, preset.output_max)
-    step = FusedStep(preset, images, seed=seed)
+    dataset = load_dataset(DEFAULT_DATASET)
+    images = scale_to_range(dataset.x, preset.output_min, preset.output_max)
+    step = FusedStep(preset, images, seed=seed, labels=dataset.y if preset.num_classes else None)
     z = sample_noise(np.random.default_rng(seed + 1), n_samples, preset)
+    labels = np.arange(n_samples) % preset.num_classes if preset.num_classes else None  # uniform digits
     step.train(1)  # trace outside the clock
     trained_s, steps, hits = 0.0, 1, {30: None, 15: None}
+    accuracy_hit = None  # a conditional preset: when 90% of samples are read as the digit asked for
     q = None
     while trained_s < budget_s:
         t0 = time.perf_counter()
         step.train(every)
         trained_s += time.perf_counter() - t0
         steps += every
-        q = meter.measure(to_unit_range(step.generate(z), preset.output_min, preset.output_max))
+        q = meter.measure(to_unit_range(step.generate(z, labels), preset.output_min, preset.output_max), labels)
         for threshold in hits:
             if hits[threshold] is None and q.fid <= threshold:
                 hits[threshold] = (round(trained_s, 1), steps)
+        if accuracy_hit is None and q.label_accuracy is not None and q.label_accuracy >= 0.9:
+            accuracy_hit = (round(trained_s, 1), steps)
+    conditional = {}
+    if preset.num_classes:
+        conditional = {"label_accuracy90_seconds": accuracy_hit and accuracy_hit[0],
+                       "label_accuracy90_steps": accuracy_hit and accuracy_hit[1],
+                       "final_label_accuracy": q.label_accuracy}
     return {
         "preset": preset.name,
         "device": device_name(),
@@ -114,6 +124,7 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
         "final_fid": q.fid,
         "final_score": q.score,
         "final_covered": q.covered,
+        **conditional,
         "steps": steps,
     }
 
