@@ -29,6 +29,7 @@ from gan_app.files import atomic_write_bytes, atomic_write_json
 STATE_DIR = "state"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 SHIPPED_EXPORT = REPO_CHECKPOINTS / "mnist5k-wide"  # the pretrained model in the box
+SHIPPED_CONDITIONAL = REPO_CHECKPOINTS / "mnist5k-conditional"  # the same, told which digit to draw
 MAX_UPLOAD_MB = 20  # the dashboard refuses bigger uploads
 META_REQUIRED = {"latent_dim": int, "noise": str, "output_min": (int, float), "output_max": (int, float)}
 

@@ -122,3 +122,16 @@ def test_a_conditional_live_run_shows_a_column_per_digit_and_its_label_accuracy(
         assert 0.0 <= snap.label_accuracy <= 1.0
     finally:
         trainer.close()
+
+
+def test_the_shipped_conditional_model_reproduces_its_recorded_quality(capsys):
+    from gan_app.checkpoint import SHIPPED_CONDITIONAL as shipped
+
+    meta = json.loads((shipped / "meta.json").read_text())
+    assert (shipped / "generator.keras").stat().st_size <= 10 * 1024 * 1024
+    assert meta["num_classes"] == 10 and meta["command"].startswith("python -m gan_app train --preset conditional")
+    assert meta["quality"]["fid"] <= 15 and meta["quality"]["label_accuracy"] >= 0.97  # 1,000 samples, uniform digits
+    assert main(["quality", str(shipped)]) == 0  # on the latents and digits its run measured
+    q = json.loads(capsys.readouterr().out)
+    assert q["fid"] == pytest.approx(meta["quality"]["fid"], abs=1.0)
+    assert q["label_accuracy"] == pytest.approx(meta["quality"]["label_accuracy"], abs=0.01)
