@@ -125,7 +125,6 @@ def cmd_presets(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from gan_app.config import RunConfig
-    from gan_app.data import load_dataset
     from gan_app.headless import ProgressBar, gan_train, resume_config
 
     command = shlex.join(["python", "-m", "gan_app", *args.argv])
@@ -147,7 +146,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         if args.out is None:
             raise UsageError("--out DIR is required (or --resume DIR)")
-        load_dataset(args.dataset)  # a bad dataset is one line before anything is built
         defaults = dict(sample_interval=200, quality_every=500, quality_samples=1000, checkpoint_every=0)
         config = RunConfig(
             preset=args.preset, dataset=args.dataset, seed=args.seed, mode=args.mode, batch_size=args.batch_size,

@@ -98,9 +98,8 @@ def gan_train(config: RunConfig, out: Path, steps: int, command: str = "", *, re
             if progress:
                 # steps this process trained, over their training time (metrics.csv's clock)
                 progress(run.step, steps, rows[-1], (run.step - first) / max(run.clock - t0, 1e-9))
-        if not run.quality.steps or run.quality.steps[-1] != run.step:
-            if config.quality_every:
-                run.measure()
+        if config.quality_every and run.quality.steps[-1:] != [run.step]:
+            run.measure()  # the end of a run is always measured
         if run.state is not None and run.saved_step != run.step:
             run.save()  # the end of a run is always resumable, here or in the dashboard
     finally:

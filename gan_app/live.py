@@ -237,13 +237,9 @@ class LiveTrainer:
             self._grid_every = arg
 
     def _new_run(self, config: RunConfig, run_dir: Path | None, resume: bool, commands: list[str]) -> Run:
-        if self._meter is None and config.quality_every:
-            from gan_app.classifier import QualityMeter
-            from gan_app.data import DIGIT_DATASETS
-
-            if config.dataset in DIGIT_DATASETS:
-                self._meter = QualityMeter()  # loads the classifier and the real digits' statistics once
-        return Run(config, run_dir, resume=resume, commands=commands, build_step=self._build_step, meter=self._meter)
+        run = Run(config, run_dir, resume=resume, commands=commands, build_step=self._build_step, meter=self._meter)
+        self._meter = self._meter or run.meter  # the classifier and the real digits' statistics load once
+        return run
 
     def _ensure_run(self) -> None:
         if self._run is not None:

@@ -98,12 +98,11 @@ class RunFiles:
     """The run directory's growing files: metrics.csv, quality.csv and sample grids."""
 
     def __init__(self, out: Path, resume_from: int) -> None:
-        self.out = out
         (out / "samples").mkdir(parents=True, exist_ok=True)
         # A metrics row is labelled with the iteration's index, a quality row with the steps done
         # before it was measured: resumed at step N, rows 0..N-1 and quality up to N are the saved run's.
         self._metrics, self.metrics_rows = self._open(out / "metrics.csv", CSV_HEADER, resume_from)
-        self._quality, self.quality_rows = self._open(out / "quality.csv", QUALITY_HEADER, resume_from + 1 if resume_from else 0)
+        self._quality, _ = self._open(out / "quality.csv", QUALITY_HEADER, resume_from + 1 if resume_from else 0)
         self.metrics = csv.writer(self._metrics)
         self.quality = csv.writer(self._quality)
 

@@ -18,7 +18,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -254,21 +254,30 @@ class EmulatedViewer:
                 return
 
     # ---- receiving ------------------------------------------------------------------------
-    async def _receive(self) -> None:
+    async def _consume(self, opened: Any, handle: Callable[[Any], None], dropped: str, what: str) -> None:
+        """Hand every message of the socket `opened` (an async context) to `handle` until it
+        closes; a failure or a close the tab did not ask for counts as an error of kind `dropped`."""
         try:
-            async for raw in self._ws:
-                self.stats.bytes_received += len(raw)
-                msg = ForwardMsg()
-                msg.ParseFromString(raw)
-                self._handle(msg)
+            async with opened as socket:
+                async for raw in socket:
+                    self.stats.bytes_received += len(raw)
+                    handle(raw)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if not self.closed_by_us:
-                self.stats.error("dropped session", f"{self.name}: {type(exc).__name__}: {exc}")
+                self.stats.error(dropped, f"{self.name}: {type(exc).__name__}: {exc}")
             return
         if not self.closed_by_us:
-            self.stats.error("dropped session", f"{self.name}: the server closed the websocket")
+            self.stats.error(dropped, f"{self.name}: the server closed {what}")
+
+    async def _receive(self) -> None:
+        def handle(raw: bytes) -> None:
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            self._handle(msg)
+
+        await self._consume(contextlib.nullcontext(self._ws), handle, "dropped session", "the websocket")
 
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
@@ -348,20 +357,9 @@ class EmulatedViewer:
         """Hold the live panel's websocket open as its script does; time every update."""
         from websockets.asyncio.client import connect
 
-        try:
-            async with connect(f"ws://{self.host}:{self.port}{path}", additional_headers={"Origin": self.origin},
-                               max_size=None, compression=None, ping_interval=None) as socket:
-                async for text in socket:
-                    self.stats.bytes_received += len(text)
-                    self._update(json.loads(text))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not self.closed_by_us:
-                self.stats.error("dropped live socket", f"{self.name}: {type(exc).__name__}: {exc}")
-            return
-        if not self.closed_by_us:
-            self.stats.error("dropped live socket", f"{self.name}: the server closed {path}")
+        opened = connect(f"ws://{self.host}:{self.port}{path}", additional_headers={"Origin": self.origin},
+                         max_size=None, compression=None, ping_interval=None)
+        await self._consume(opened, lambda text: self._update(json.loads(text)), "dropped live socket", path)
 
     def _update(self, update: dict[str, Any]) -> None:
         self.steps.append(int(update["step"]))
