@@ -7,8 +7,9 @@ and `settings-<step>.json`. Those two are written atomically *before* the TF che
 updates its `checkpoint` index last and atomically, so a process killed mid-save leaves the
 previous checkpoint as the latest.
 
-An export is `generator.keras` + `meta.json`; `load_export` checks both and refuses anything
-else with one clear message (unsafe Lambda layers included: safe_mode=True).
+An export is `generator.keras` + `meta.json` (and, from runs of this project, the discriminator
+of the same step in `discriminator.keras`); `load_export` checks them and refuses anything else
+with one clear message (unsafe Lambda layers included: safe_mode=True).
 """
 
 from __future__ import annotations
@@ -157,26 +158,46 @@ def check_meta(meta: Any, source: str = "meta.json") -> dict[str, Any]:
     return meta
 
 
-def load_generator_file(path: Path, meta: dict[str, Any]):
-    """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images."""
+def _load_model_file(path: Path):
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path.name} is not a Keras model file (.keras files are zip archives); it may be truncated")
     try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
+        return keras.models.load_model(path, safe_mode=True, compile=False)
     except ValueError as exc:
         if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
             raise CheckpointError(f"{path.name} contains a Lambda layer (arbitrary code): refused for safety") from None
         raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
     except Exception as exc:
         raise CheckpointError(f"{path.name} cannot be loaded as a Keras model: {_short(exc)}") from None
+
+
+def _input_shapes(model: Any) -> Any:
+    shape = model.input_shape
+    return [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape)
+
+
+def load_generator_file(path: Path, meta: dict[str, Any]):
+    """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images."""
+    model = _load_model_file(path)
     conditional = bool(meta.get("num_classes"))
-    shape_in = [tuple(s) for s in model.input_shape] if isinstance(model.input_shape, list) else tuple(model.input_shape)
+    shape_in = _input_shapes(model)
     expected = [(None, meta["latent_dim"]), (None,)] if conditional else (None, meta["latent_dim"])
     shape_out = tuple(model.output_shape)
     if shape_in != expected or shape_out[1:] not in ((28, 28, 1), (28, 28)):
         what = f"[z {expected[0]}, digit (None,)]" if conditional else str(expected)
         raise CheckpointError(f"{path.name} maps {shape_in} to {shape_out}; meta.json describes a generator from "
                               f"{what} to 28x28 images")
+    return model
+
+
+def load_discriminator_file(path: Path, meta: dict[str, Any]):
+    """Load a .keras discriminator (safe_mode=True) that maps 28x28 images (and, for a conditional
+    export, their digits) to one probability each."""
+    model = _load_model_file(path)
+    expected = [(None, 28, 28, 1), (None,)] if meta.get("num_classes") else (None, 28, 28, 1)
+    if _input_shapes(model) != expected or tuple(model.output_shape) != (None, 1):
+        raise CheckpointError(f"{path.name} maps {_input_shapes(model)} to {model.output_shape}, not 28x28 images "
+                              "to one probability: it is not this export's discriminator")
     return model
 
 
@@ -188,6 +209,12 @@ def load_export(directory: Path):
         raise CheckpointError(f"no generator.keras in {directory}")
     meta = read_meta(directory / "meta.json")
     return load_generator_file(gen_path, meta), meta
+
+
+def load_export_discriminator(directory: Path, meta: dict[str, Any]):
+    """The discriminator saved beside an export (same step as its generator), or None."""
+    path = Path(directory) / "discriminator.keras"
+    return load_discriminator_file(path, meta) if path.is_file() else None
 
 
 def saved_settings(run_dir: Path) -> dict[str, Any]:
@@ -218,6 +245,7 @@ class Export:
     generator: Any
     meta: dict[str, Any]
     name: str
+    discriminator: Any = None  # saved with the generator by runs of this project; None otherwise
 
     @property
     def latent_dim(self) -> int:
@@ -245,7 +273,7 @@ class Export:
 
 def open_export(directory: Path, name: str | None = None) -> Export:
     generator, meta = load_export(directory)
-    return Export(generator, meta, name or Path(directory).name)
+    return Export(generator, meta, name or Path(directory).name, load_export_discriminator(directory, meta))
 
 
 def open_upload(generator_bytes: bytes, meta_bytes: bytes, name: str) -> Export:
@@ -268,12 +296,16 @@ def list_exports(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "generator.keras").is_file() and (p / "meta.json").is_file())
 
 
-def write_export(directory: Path, generator: Any, meta: dict[str, Any]) -> None:
-    """generator.keras + meta.json; meta.json goes last, so a half-written export never looks whole."""
+def write_export(directory: Path, generator: Any, meta: dict[str, Any], discriminator: Any = None) -> None:
+    """generator.keras (+ discriminator.keras) + meta.json; meta.json goes last, so a half-written
+    export never looks whole."""
     from gan_app.files import save_model_atomic
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "meta.json").unlink(missing_ok=True)
+    (directory / "discriminator.keras").unlink(missing_ok=True)  # never beside another step's generator
     save_model_atomic(generator, directory / "generator.keras")
+    if discriminator is not None:
+        save_model_atomic(discriminator, directory / "discriminator.keras")
     atomic_write_json(directory / "meta.json", check_meta(meta))

@@ -1,6 +1,7 @@
 """The generator the latent lab draws from, behind a small interface the page can use without
-touching TensorFlow: images for latents, the first layer's kernel and activations, and the
-directions computed from them (cached per weights version)."""
+touching TensorFlow: images for latents (and digits, for a conditional generator), the first
+layer's kernel and activations, the directions computed from them (cached per weights version),
+blends between two digits' conditioning, and D's verdict where a discriminator came with it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -16,7 +18,7 @@ from gan_app import latent
 
 @dataclass(frozen=True)
 class GeneratorWeights:
-    """A copy of the live generator's weights, taken by the trainer thread."""
+    """A copy of the live generator's weights (and D's, of the same step), taken by the trainer thread."""
 
     preset: str
     step: int
@@ -26,32 +28,46 @@ class GeneratorWeights:
     noise: str
     output_min: float
     output_max: float
+    discriminator: tuple[np.ndarray, ...] | None = None
+
+
+Digits = int | np.ndarray | None  # one digit for every latent, one per latent, or None (unconditional)
 
 
 class LabGenerator:
-    def __init__(self, generator: Any, meta: dict[str, Any], name: str, version: str) -> None:
+    def __init__(self, generator: Any, meta: dict[str, Any], name: str, version: str, discriminator: Any = None) -> None:
         self.generator, self.meta, self.name = generator, meta, name
+        self.discriminator = discriminator
         self.version = version  # part of every image cache key: new weights, new images
         self.latent_dim = int(meta["latent_dim"])
-        self._render = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
-        first = next(layer for layer in generator.layers if hasattr(layer, "kernel"))
-        self._first_dense = first
+        self.num_classes = int(meta.get("num_classes") or 0)
+        if self.num_classes:
+            self._render = tf.function(lambda z, y: generator([z, y], training=False), reduce_retracing=True)
+        else:
+            self._render = tf.function(lambda z, y: generator(z, training=False), reduce_retracing=True)
+        self._first_dense = next(layer for layer in generator.layers if hasattr(layer, "kernel"))
 
     @classmethod
     def from_export(cls, export: Any) -> "LabGenerator":
-        return cls(export.generator, export.meta, export.name, version=f"export:{export.name}:{id(export.generator)}")
+        return cls(export.generator, export.meta, export.name, version=f"export:{export.name}:{id(export.generator)}",
+                   discriminator=export.discriminator)
 
     @classmethod
     def from_live(cls, w: GeneratorWeights) -> "LabGenerator":
         from gan_app.config import get_preset
-        from gan_app.models import build_generator
+        from gan_app.models import build_discriminator, build_generator
 
         preset = get_preset(w.preset).replace(noise=w.noise)
         generator = build_generator(preset)
         generator.set_weights(list(w.weights))
+        discriminator = None
+        if w.discriminator is not None:
+            discriminator = build_discriminator(preset)
+            discriminator.set_weights(list(w.discriminator))
         meta = {"latent_dim": preset.latent_dim, "noise": w.noise, "output_min": w.output_min,
-                "output_max": w.output_max, "preset": w.preset, "steps": w.step}
-        return cls(generator, meta, f"live run, step {w.step:,}", version=f"live:{w.run_id}:{w.version}")
+                "output_max": w.output_max, "preset": w.preset, "steps": w.step, "num_classes": preset.num_classes}
+        return cls(generator, meta, f"live run, step {w.step:,}", version=f"live:{w.run_id}:{w.version}",
+                   discriminator=discriminator)
 
     # ---- sampling -----------------------------------------------------------------------
     @property
@@ -70,24 +86,88 @@ class LabGenerator:
     def noise(self, n: int, seed: int) -> np.ndarray:
         return latent.sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
 
-    def images01(self, z: np.ndarray) -> np.ndarray:
+    def digits(self, n: int, digits: Digits) -> np.ndarray:
+        """int32 (n,): the digit of each of n images (0 for an unconditional generator, which ignores it)."""
+        if not self.num_classes or digits is None:
+            return np.zeros(n, np.int32)
+        d = np.asarray(digits, np.int32)
+        return np.full(n, int(d), np.int32) if d.ndim == 0 else d.reshape(n)
+
+    def images01(self, z: np.ndarray, digits: Digits = None) -> np.ndarray:
         from gan_app.data import to_unit_range
 
-        out = self._render(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        out = self._render(z, self.digits(len(z), digits))
         return to_unit_range(out, self.meta["output_min"], self.meta["output_max"])
+
+    # ---- what D thinks -------------------------------------------------------------------
+    def judge01(self, images01: np.ndarray, digits: Digits = None) -> np.ndarray | None:
+        """D's probability that each image in [0, 1] is real (as the digit asked for), (N,); None
+        when no discriminator came with this generator."""
+        from gan_app.data import scale_to_range
+        from gan_app.step import judge
+
+        if self.discriminator is None:
+            return None
+        x = scale_to_range(np.asarray(images01, np.float32).reshape(-1, 28, 28, 1),
+                           self.meta["output_min"], self.meta["output_max"])
+        return judge(self.discriminator, x, self.digits(len(x), digits) if self.num_classes else None)
+
+    # ---- two digits at one z ---------------------------------------------------------------
+    @functools.cached_property
+    def _from_embedding(self) -> tuple[keras.Model, np.ndarray] | None:
+        """(G from [z, digit embedding], the embedding table) where G reads a learned embedding of
+        the digit concatenated to z (this project's conditional preset); None otherwise."""
+        layers = self.generator.layers
+        names = [layer.name for layer in layers]
+        if not self.num_classes or "label_embedding" not in names:
+            return None
+        table = np.asarray(self.generator.get_layer("label_embedding").embeddings)
+        concat = next((i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Concatenate)), None)
+        if concat is None:
+            return None
+        z_in, e_in = keras.Input((self.latent_dim,)), keras.Input((table.shape[1],))
+        h = layers[concat]([z_in, e_in])
+        for layer in layers[concat + 1:]:
+            h = layer(h)
+        return keras.Model([z_in, e_in], h), table
+
+    @property
+    def can_blend_digits(self) -> bool:
+        return self._from_embedding is not None
+
+    def blend_digits(self, z: np.ndarray, a: int, b: int, steps: int) -> np.ndarray:
+        """Images at one z whose digit conditioning moves from a's embedding to b's, (steps, 28, 28, 1)."""
+        from gan_app.data import to_unit_range
+
+        model, table = self._from_embedding
+        ts = np.linspace(0.0, 1.0, steps)[:, None]
+        e = ((1 - ts) * table[a] + ts * table[b]).astype(np.float32)
+        zs = np.repeat(np.asarray(z, np.float32).reshape(1, -1), steps, axis=0)
+        out = model([tf.constant(zs), tf.constant(e)], training=False)
+        return to_unit_range(np.asarray(out), self.meta["output_min"], self.meta["output_max"])
 
     # ---- directions (computed once per weights version) ------------------------------------
     @functools.cached_property
     def sefa(self) -> tuple[np.ndarray, np.ndarray]:
-        return latent.sefa_directions(np.asarray(self._first_dense.kernel))
+        # A conditional G's first layer reads [z, digit embedding]: the rows of z come first.
+        return latent.sefa_directions(np.asarray(self._first_dense.kernel)[: self.latent_dim])
 
-    def first_layer_activations(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self._first_dense(np.asarray(z, np.float32)))
+    @functools.cached_property
+    def _first_layer(self) -> keras.Model:
+        inputs = self.generator.inputs
+        return keras.Model(inputs if len(inputs) > 1 else inputs[0], self._first_dense.output)
+
+    def first_layer_activations(self, z: np.ndarray, digits: Digits = None) -> np.ndarray:
+        z = np.asarray(z, np.float32)
+        x = [z, self.digits(len(z), digits)] if self.num_classes else z
+        return np.asarray(self._first_layer(x, training=False))
 
     @functools.cached_property
     def pca(self) -> tuple[np.ndarray, np.ndarray]:
         z = self.noise(2000, seed=1234)
-        return latent.pca_directions(z, self.first_layer_activations(z), k=10)
+        digits = np.arange(len(z)) % self.num_classes if self.num_classes else None
+        return latent.pca_directions(z, self.first_layer_activations(z, digits), k=10)
 
     def class_directions(self, labeller: latent.Labeller, n: int = 2000) -> dict[int, np.ndarray]:
         key = id(labeller)

@@ -32,6 +32,14 @@ def fixed_noise(preset: Preset, seed: int, n: int = 25) -> np.ndarray:
     return sample_prior(np.random.default_rng([seed, 25]), n, preset.latent_dim, preset.noise)
 
 
+def grid_latents(preset: Preset, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A run's sample grid: its fixed noise, row by row, and the digit of each sample (None for an
+    unconditional preset). A conditional grid is 5 rows of 0-9, one column per digit."""
+    k = preset.num_classes
+    z = fixed_noise(preset, seed, 5 * k if k else 25)
+    return z, (np.arange(len(z)) % k if k else None)
+
+
 def quality_noise(latent_dim: int, noise: str, seed: int, n: int) -> np.ndarray:
     """The fixed latents a run's quality is measured on, so a recorded FID can be reproduced
     (from an export's meta.json too: its latent_dim, noise and seed)."""

@@ -351,7 +351,8 @@ class LiveTrainer:
                 p = self._run.preset
                 reply["weights"] = GeneratorWeights(
                     p.name, self._run.step, self._weights_version, self._run_id,
-                    tuple(w.copy() for w in self._run.step_obj.sampler.get_weights()), p.noise, p.output_min, p.output_max)
+                    tuple(w.copy() for w in self._run.step_obj.sampler.get_weights()), p.noise, p.output_min, p.output_max,
+                    tuple(w.copy() for w in self._run.step_obj.discriminator.get_weights()))
         finally:
             reply["done"].set()
 
@@ -394,6 +395,8 @@ class LiveTrainer:
             history_version=view.history_version,
             grid_png=view.grid_png,
             grid_step=view.grid_step,
+            grid_scores=view.grid_scores,
+            grid_columns=view.grid_columns,
             frames=tuple(view.frames.frames),
             run_id=self._run_id,
             weights_version=self._weights_version,

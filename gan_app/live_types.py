@@ -47,6 +47,8 @@ class Snapshot:
     history_version: int = 0  # changes whenever history_steps / history change
     grid_png: bytes | None = None
     grid_step: int = -1
+    grid_scores: tuple[float, ...] = ()  # D's probability that each grid sample is real, row by row
+    grid_columns: int = 5  # 5 rows of 5, or of 10 (a conditional run: one column per digit)
     frames: tuple[tuple[int, bytes], ...] = ()
     run_id: int = 0  # changes on Reset, unique in the process: caches keyed by it never show an old run
     weights_version: int = 0  # changes whenever the generator's weights change

@@ -26,6 +26,8 @@ class RunView:
         self.frames = GridSnapshots()
         self.grid_png: bytes | None = None
         self.grid_step = -1
+        self.grid_scores: tuple[float, ...] = ()  # D's probability that each grid sample is real
+        self.grid_columns = 5
         self._recent: collections.deque[tuple[float, int]] = collections.deque()  # (wall time, step) while running
 
     def draw_grid(self, run: Run) -> None:
@@ -36,6 +38,8 @@ class RunView:
         # One pixel per pixel: 16x cheaper to encode and to send than the 4x grid; pages and
         # downloads enlarge it.
         self.grid_png, self.grid_step = run.grid_png(images, scale=1), run.step
+        self.grid_scores = tuple(round(float(p), 4) for p in run.judge01(images, run.y_fixed))
+        self.grid_columns = run.grid_columns or 5
         self.frames.add(run.step, self.grid_png)
 
     def trained(self, step: int) -> None:

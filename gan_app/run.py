@@ -31,7 +31,7 @@ from gan_app.errors import UsageError
 from gan_app.files import atomic_write_bytes
 from gan_app.history import MetricHistory
 from gan_app.images import grid_png
-from gan_app.latent import fixed_noise, quality_noise
+from gan_app.latent import grid_latents, quality_noise
 from gan_app.quality import Quality, QualityLog
 from gan_app.step import TrainingStep, make_step
 
@@ -175,8 +175,7 @@ class Run:
         # A conditional run's grid has a column per digit (5 rows of 0-9); its quality latents ask
         # for every digit equally often.
         self.grid_columns = p.num_classes
-        self.z_fixed = fixed_noise(p, config.seed, 5 * p.num_classes if p.num_classes else 25)
-        self.y_fixed = np.arange(len(self.z_fixed)) % p.num_classes if p.num_classes else None
+        self.z_fixed, self.y_fixed = grid_latents(p, config.seed)
         self.z_quality = quality_noise(p.latent_dim, p.noise, config.seed, config.quality_samples)
         self.y_quality = np.arange(config.quality_samples) % p.num_classes if p.num_classes else None
         self.quality_note = "" if self.dataset.is_digits else QUALITY_NOT_AVAILABLE
@@ -260,6 +259,12 @@ class Run:
         """The fixed noise batch's images, in [0, 1]."""
         p = self.preset
         return to_unit_range(self.step_obj.generate(self.z_fixed, self.y_fixed), p.output_min, p.output_max)
+
+    def judge01(self, images01: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """D's probability now that each image in [0, 1] is real (as the digit in `labels`, for a
+        conditional run), (N,)."""
+        p = self.preset
+        return self.step_obj.judge(scale_to_range(images01, p.output_min, p.output_max), labels)
 
     def grid_png(self, images01: np.ndarray, scale: int = 4) -> bytes:
         return grid_png(images01, scale, columns=self.grid_columns)
@@ -365,7 +370,7 @@ class Run:
 
     def export(self, directory: Path, command: str = "") -> None:
         """generator.keras + meta.json (written last, atomically)."""
-        write_export(directory, self.step_obj.sampler, self.describe(command))
+        write_export(directory, self.step_obj.sampler, self.describe(command), self.step_obj.discriminator)
 
     def close(self) -> None:
         if self.files is not None:

@@ -243,9 +243,18 @@ class FusedStep:
         return generate(self.sampler, z, labels)
 
     def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """D's probability that each image (in the preset's range) is real, (N,)."""
-        x = tf.constant(images, tf.float32)
-        return np.asarray(self._d((x, tf.constant(labels, tf.int32) if self.conditional else None), training=False))[:, 0]
+        return judge(self.discriminator, images, labels)
+
+
+def judge(discriminator: keras.Model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """D's probability that each image (in the preset's range) is real, (N,); a conditional D
+    judges each image as the digit in `labels`."""
+    x = tf.constant(images, tf.float32)
+    if len(discriminator.inputs) == 2:
+        if labels is None:
+            raise ValueError("a conditional discriminator needs the digits the images claim to be")
+        return np.asarray(discriminator([x, tf.constant(labels, tf.int32)], training=False))[:, 0]
+    return np.asarray(discriminator(x, training=False))[:, 0]
 
 
 def generate(generator: keras.Model, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -308,6 +317,9 @@ class ClassicStep:
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         return generate(self.generator, z)
 
+    def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        return judge(self.discriminator, images)
+
 
 class TrainingStep(Protocol):
     """What a run needs of a step object (FusedStep, ClassicStep, or a test's stand-in)."""
@@ -322,6 +334,8 @@ class TrainingStep(Protocol):
     def sampler(self) -> keras.Model: ...
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray: ...
+
+    def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def _minimax_loss(_: tf.Tensor, p: tf.Tensor) -> tf.Tensor:

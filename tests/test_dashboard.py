@@ -12,15 +12,19 @@ from streamlit.testing.v1 import AppTest
 from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.step import device_name
 from gan_app.ui import charts
-from gan_app.ui.common import NOTICE_KEY, get_trainer, run_control
+from gan_app.ui.common import NOTICE_KEY, current_trainer, get_trainer, run_control
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def app(monkeypatch):
+def app(monkeypatch, tmp_path):
     monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    # a fresh server: its own checkpoints folder, so no run saved by an earlier test is resumed
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    if current_trainer() is not None:
+        current_trainer().close()
     at = AppTest.from_file(str(ROOT / "gan_app" / "ui" / "main.py"), default_timeout=60)
     yield at
     get_trainer().close()

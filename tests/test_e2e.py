@@ -123,7 +123,7 @@ def test_a_cli_run_continues_in_the_dashboard(tmp_path, request):
     assert [int(r.split(",")[0]) for r in rows][:61] == list(range(61))  # the CLI run's own files go on
 
 
-def test_latent_lab_slider_changes_the_image(server, request):
+def test_d_scores_then_a_click_on_the_live_grid_explores_that_sample_in_the_lab(server, request):
     with browser() as b:
         page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)
         try:
@@ -132,8 +132,16 @@ def test_latent_lab_slider_changes_the_image(server, request):
             page.get_by_role("button", name="Pause", exact=True).click()
             wait_until(lambda: "paused" in page.locator("[data-testid='stMetric']").filter(
                 has=page.get_by_text("State", exact=True)).inner_text())
-            page.get_by_role("link", name="Latent lab").click()
-            page.get_by_text("Latent lab").first.wait_for()
+            grid = page.locator("[data-live='grid']")
+            assert page.locator(".gan-cell").count() == 0  # D's scores are off by default
+            page.get_by_text("Show what D thinks of each sample").click()
+            wait_until(lambda: page.locator(".gan-cell").count() == 25, what="D's score on each of the 25 samples")
+            scores = [float(s) for s in page.locator(".gan-cell span").all_inner_texts()]
+            assert all(0.0 <= s <= 1.0 for s in scores)
+            box = grid.bounding_box()  # row 3, column 4: sample 14, numbered row by row
+            page.mouse.click(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 5)
+            page.get_by_text("Exploring sample 14 of the live grid").wait_for(timeout=120_000)
+            assert page.url.endswith("/lab")
             image = page.locator("[data-testid='stImage'] img").first
             image.wait_for(timeout=120_000)
             before = image.get_attribute("src")
@@ -143,6 +151,13 @@ def test_latent_lab_slider_changes_the_image(server, request):
             for _ in range(15):
                 page.keyboard.press("ArrowRight")
             wait_until(lambda: page.locator("[data-testid='stImage'] img").first.get_attribute("src") != before, 60)
+            # a click on a strip takes that sample: the last of direction 1's strip, at +3 sigma
+            moved = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+            strip = page.locator("img.gan-pick").filter(visible=True).first
+            box = strip.bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 6.5 / 7, box["y"] + box["height"] / 2)
+            page.get_by_text("Exploring SeFa direction 1, sample 7").wait_for(timeout=60_000)
+            wait_until(lambda: page.locator("[data-testid='stImage'] img").first.get_attribute("src") != moved, 60)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise

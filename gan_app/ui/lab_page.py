@@ -1,24 +1,102 @@
-"""The latent lab: steer a generator (the live run's or an opened model) with sliders, directions,
-interpolation, walks and analogies. The maths lives in gan_app.latent; this page wires widgets."""
+"""The latent lab: steer a generator (the live run's, a shipped one or an opened model) with
+sliders, directions, interpolation, walks and analogies; for a conditional generator, choose the
+digit too. Clicking a sample (of the live grid or of any strip here) makes it the explorer's
+point. The maths lives in gan_app.latent and gan_app.lab; the tools in lab_tools."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from gan_app import latent
-from gan_app.checkpoint import SHIPPED_EXPORT
-from gan_app.images import gif_bytes, grid_png, image_png, strip_png
-from gan_app.lab import GeneratorWeights, LabGenerator, reference_labeller
-from gan_app.latent import fixed_noise
+from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT
+from gan_app.lab import GeneratorWeights, LabGenerator
+from gan_app.latent import grid_latents
 from gan_app.ui.common import get_trainer
+from gan_app.ui.lab_tools import (
+    DIRECTION_KEYS,
+    between_points,
+    class_slider,
+    d_verdict,
+    digit_tools,
+    direction_sliders,
+    png,
+    raw_sliders,
+)
 from gan_app.ui.models_page import MODEL_KEY, open_from_disk
+from gan_app.ui.pick import pick_image
 
 # The latest copy of the live generator's weights, one for every session (not one per student).
 _live_weights: list[GeneratorWeights | None] = [None]
-SIGMAS = (-3, -2, -1, 0, 1, 2, 3)
-N_DIRECTIONS = 5
+PENDING = "lab_pending"  # a clicked sample, applied at the top of the next page run (before any widget)
+POINT = "lab_point"  # (z, where it came from) when the explorer's point was clicked, else it is the seed's
+SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT, "mnist5k-conditional (shipped, choose the digit)": SHIPPED_CONDITIONAL}
+
+
+def page() -> Any:
+    return st.Page(render, title="Latent lab", icon=":material/tune:", url_path="lab")
+
+
+def explore_live_sample(run_id: int, index: int) -> None:
+    """From the Train page: sample `index` of the live grid becomes the lab's point, and the lab opens."""
+    st.session_state[PENDING] = ("live", run_id, index)
+    st.switch_page(page())
+
+
+def take(z: np.ndarray, digit: int | None, where: str) -> None:
+    """A clicked latent (and digit) becomes the explorer's point: one more page run draws it."""
+    st.session_state[PENDING] = ("point", np.asarray(z, np.float32).tolist(), digit, where)
+    st.rerun()
+
+
+def _apply_pending() -> None:
+    pending = st.session_state.pop(PENDING, None)
+    if pending is None:
+        return
+    if pending[0] == "live":
+        _, run_id, index = pending
+        snap = get_trainer().snapshot()
+        if snap.run_id != run_id:
+            st.toast("That grid belongs to a run that was Reset since.")
+            return
+        st.session_state["lab_source"] = "Live run"
+        z, digits = grid_latents(snap.config.preset_obj(), snap.config.seed)
+        index = min(max(int(index), 0), len(z) - 1)
+        pending = ("point", z[index].tolist(), None if digits is None else int(digits[index]),
+                   f"sample {index + 1} of the live grid")
+    _, z, digit, where = pending
+    st.session_state[POINT] = (np.asarray(z, np.float32), where)
+    st.session_state["lab_z_version"] = int(st.session_state.get("lab_z_version", 0)) + 1
+    if digit is not None:
+        st.session_state["lab_digit"] = digit
+    for key in DIRECTION_KEYS:  # the clicked image is the new point: directions start from 0 again
+        st.session_state.pop(key, None)
+
+
+def _opened_model() -> LabGenerator | None:
+    """A shipped model, or the one this session opened on the Models page (shown when it was
+    opened there since the lab last looked)."""
+    opened = st.session_state.get(MODEL_KEY)
+    choices: dict[str, Any] = dict(SHIPPED)
+    if opened is not None and opened.name not in {path.name for path in SHIPPED.values()}:
+        choices[f"{opened.name} (opened on the Models page)"] = None
+    if opened is not None and st.session_state.get("lab_seen_model") != id(opened):
+        st.session_state["lab_seen_model"] = id(opened)
+        st.session_state["lab_model"] = next(label for label, path in choices.items()
+                                             if path is None or path.name == opened.name)
+    if st.session_state.get("lab_model") not in choices:
+        st.session_state["lab_model"] = next(iter(choices))
+    path = choices[st.selectbox("Model", list(choices), key="lab_model", help="Open others on the Models page.")]
+    if path is not None and (opened is None or opened.name != path.name):
+        if not path.is_dir() or not open_from_disk(path):
+            st.info("Open a model on the **Models** page first.")
+            return None
+        st.session_state["lab_seen_model"] = id(st.session_state[MODEL_KEY])
+    export = st.session_state[MODEL_KEY]
+    saved_d = "with its discriminator" if export.discriminator is not None else "no discriminator saved"
+    st.caption(f"Using {export.name} ({export.meta.get('steps', '?'):,} steps, {saved_d}).")
+    return _export_generator(f"{export.name}:{id(export)}", export)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the generator...")
@@ -31,51 +109,16 @@ def _export_generator(key: str, _export) -> LabGenerator:
     return LabGenerator.from_export(_export)
 
 
-@st.cache_resource(show_spinner="Loading the reference classifier...")
-def _labeller():
-    return reference_labeller()
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def _png(version: str, z: bytes, kind: str, _model: LabGenerator) -> bytes:
-    """PNG bytes keyed by (weights version, latents, what to draw): never stale after new weights."""
-    zs = np.frombuffer(z, np.float32).reshape(-1, _model.latent_dim)
-    images = _model.images01(zs)
-    if kind == "single":
-        return image_png(images[0], scale=10)
-    if kind == "grid3":
-        return grid_png(images, side=3)
-    return strip_png(images, scale=3)
-
-
-def png(model: LabGenerator, z: np.ndarray, kind: str = "strip") -> bytes:
-    return _png(model.version, np.ascontiguousarray(z, np.float32).tobytes(), kind, model)
-
-
 def choose_generator() -> tuple[LabGenerator | None, bool]:
-    """(generator, is_live). The live one is a weights snapshot labelled with its step."""
+    """(generator, is_live). The live one is a weights snapshot (G's and D's) labelled with its step."""
     if "lab_source" not in st.session_state:  # before any training, start on the shipped model
         st.session_state["lab_source"] = "Live run" if get_trainer().snapshot().step else "Opened model"
-    source = st.radio("Generator", ["Live run", "Opened model"], horizontal=True, key="lab_source")
+    source = st.radio("Generator", ["Live run", "Opened model"], horizontal=True, key="lab_source",
+                      help="Opened model: a shipped generator or one opened on the Models page.")
     if source == "Opened model":
-        if st.session_state.get(MODEL_KEY) is None and SHIPPED_EXPORT.is_dir():
-            open_from_disk(SHIPPED_EXPORT)
-        export = st.session_state.get(MODEL_KEY)
-        if export is None:
-            st.info("Open a model on the **Models** page first.")
-            return None, False
-        st.caption(f"Using {export.name} ({export.meta.get('steps', '?'):,} steps). Open another on the Models page.")
-        if export.num_classes:
-            st.info(f"{export.name} draws the digit it is asked for; the latent lab explores unconditional "
-                    "generators. Its samples, one column per digit, are on the Models page.")
-            return None, False
-        return _export_generator(f"{export.name}:{id(export)}", export), False
+        return _opened_model(), False
     trainer = get_trainer()
     snap = trainer.snapshot()
-    if snap.config.preset_obj().num_classes:
-        st.info("The live run draws the digit it is asked for (a conditional preset); the latent lab explores "
-                "unconditional generators. Open an unconditional model, or Reset the run with another preset.")
-        return None, True
     if snap.step == 0:
         st.info("The live run has not trained yet: press Start on the Train page, or open a model.")
         return None, True
@@ -87,120 +130,86 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
         weights = _live_weights[0] = trainer.copy_generator()
     if weights is None:
         return None, True
-    st.caption(f"Using the live generator's weights at step {weights.step:,} (the run keeps training).")
+    st.caption(f"Using the live generator's and discriminator's weights at step {weights.step:,} (the run keeps training).")
     return _live_generator(f"{weights.run_id}:{weights.version}", weights), True
 
 
+def _new_seed() -> None:
+    st.session_state.pop(POINT, None)
+    st.session_state["lab_z_version"] = int(st.session_state.get("lab_z_version", 0)) + 1
+
+
+def _reroll() -> None:
+    st.session_state["lab_seed"] = int(st.session_state.get("lab_seed", 0)) + 1
+    _new_seed()
+
+
 def base_latent(model: LabGenerator, is_live: bool) -> np.ndarray:
-    cols = st.columns([2, 1, 2])
-    if cols[1].button("Re-roll", key="lab_reroll"):
-        st.session_state["lab_seed"] = int(st.session_state.get("lab_seed", 0)) + 1
-    seed = cols[0].number_input("Seed of z", 0, 2**31 - 1, key="lab_seed")
-    z = model.noise(1, int(seed))[0]
-    if is_live:
-        pick = cols[2].selectbox("...or pick a sample of the live grid", ["none"] + list(range(1, 26)), key="lab_pick",
-                                 help="Numbered row by row, 1 at the top left.")
-        if pick != "none":
+    """The explorer's point before the tools move it: the seed's z, or the sample last clicked."""
+    cols = st.columns([2, 1, 3])
+    cols[1].button("Re-roll", key="lab_reroll", on_click=_reroll)
+    seed = cols[0].number_input("Seed of z", 0, 2**31 - 1, key="lab_seed", on_change=_new_seed)
+    point = st.session_state.get(POINT)
+    if point is not None and len(point[0]) == model.latent_dim:
+        cols[2].caption(f"Exploring {point[1]} (a new seed starts again from the seed's z).")
+        z = point[0]
+    else:
+        z = model.noise(1, int(seed))[0]
+    with st.expander("Pick a sample to explore (click it)", expanded=False):
+        if is_live:
             c = get_trainer().snapshot().config
-            z = fixed_noise(c.preset_obj(), c.seed)[int(pick) - 1]
+            zs, digits = grid_latents(c.preset_obj(), c.seed)
+            where, what = "the live grid", "The live grid's fixed noise batch, drawn by the weights in use"
+        else:
+            zs = model.noise(5 * (model.num_classes or 5), int(seed) + 1)
+            digits = np.arange(len(zs)) % model.num_classes if model.num_classes else None
+            where, what = "the sample grid", f"Samples from seed {int(seed) + 1}"
+        columns = model.num_classes or 5
+        picked = pick_image(png(model, zs, "grid", digits), 5, columns, key="lab_pick_grid", width=420,
+                            caption=what + (", a column per digit" if model.num_classes else ""))
+        if picked is not None:
+            take(zs[picked], None if digits is None else int(digits[picked]), f"sample {picked + 1} of {where}")
     return z.astype(np.float32)
 
 
-def raw_sliders(model: LabGenerator, z: np.ndarray) -> np.ndarray:
-    dims = st.multiselect("Dimensions of z to drag", list(range(model.latent_dim)), default=list(range(8)),
-                          max_selections=16, key="lab_dims")
-    lo, hi = model.slider_range
-    z = z.copy()
-    cols = st.columns(4)
-    for i, d in enumerate(dims):
-        z[d] = cols[i % 4].slider(f"z[{d}]", lo, hi, float(np.clip(z[d], lo, hi)), 0.05, key=f"lab_dim_{d}_{st.session_state.get('lab_seed', 0)}")
-    return z
-
-
-def direction_sliders(model: LabGenerator, z: np.ndarray, kind: str) -> np.ndarray:
-    directions, strength = model.sefa if kind == "SeFa" else model.pca
-    label = "eigenvalue" if kind == "SeFa" else "variance"
-    offset = np.zeros_like(z)
-    for i in range(min(N_DIRECTIONS, len(directions))):
-        d = directions[i]
-        st.image(png(model, latent.sigma_strip(z, d * model.sigma, SIGMAS)), width="stretch",
-                 caption=f"{kind} direction {i + 1} ({label} {strength[i]:.3g}) at -3..+3 sigma")
-        alpha = st.slider(f"{kind} {i + 1} (sigma)", -3.0, 3.0, 0.0, 0.1, key=f"lab_{kind}_{i}")
-        offset += alpha * model.sigma * d / (np.linalg.norm(d) + 1e-12)
-    return offset
-
-
-def class_slider(model: LabGenerator, z: np.ndarray) -> np.ndarray:
-    directions = model.class_directions(_labeller())
-    if not directions:
-        st.caption("The labeller found no class often enough yet: train longer.")
-        return np.zeros_like(z)
-    digit = st.selectbox("Towards digit", sorted(directions), key="lab_class")
-    amount = st.slider("Strength", 0.0, 3.0, 0.0, 0.1, key="lab_class_amount",
-                       help="Adds amount x (mean latent of samples the classifier calls this digit - mean latent)")
-    st.image(png(model, np.asarray([z + a * directions[digit] for a in (0, 0.75, 1.5, 2.25, 3.0)])),
-             caption=f"towards {digit}: strength 0 .. 3", width="stretch")
-    return amount * directions[digit]
-
-
-def norm_figure(paths: dict[str, np.ndarray], typical: float) -> go.Figure:
-    fig = go.Figure()
-    for name, path in paths.items():
-        fig.add_trace(go.Scatter(y=np.linalg.norm(path, axis=1), mode="lines+markers", name=name))
-    fig.add_hline(y=typical, line_dash="dash", annotation_text=f"typical norm {typical:.1f}")
-    fig.update_layout(title="Latent norm along the path", xaxis_title="step", yaxis_title="|z|", height=280,
-                      margin=dict(l=40, r=10, t=40, b=40))
-    return fig
-
-
-def between_points(model: LabGenerator, z: np.ndarray) -> None:
-    st.subheader("Between points")
-    cols = st.columns(4)
-    seed_b = cols[0].number_input("Seed of B", 0, 2**31 - 1, 7, key="lab_seed_b")
-    seed_c = cols[1].number_input("Seed of C (walk, analogy)", 0, 2**31 - 1, 11, key="lab_seed_c")
-    method = cols[2].radio("Path", ["slerp", "lerp"], key="lab_method", horizontal=True)
-    steps = cols[3].slider("Steps", 3, 16, 10, key="lab_steps")
-    b, c = model.noise(1, int(seed_b))[0], model.noise(1, int(seed_c))[0]
-    via_c = st.checkbox("Continue on to C", key="lab_via_c")
-    path = latent.interpolate([z, b, c] if via_c else [z, b], steps, method)
-    st.image(png(model, path), caption=f"{method} from the explorer's point (A) to B" + (" to C" if via_c else ""),
-             width="stretch")
-    typical = model.sigma * np.sqrt(model.latent_dim)
-    st.plotly_chart(norm_figure({"lerp": latent.interpolate([z, b], steps, "lerp"),
-                                 "slerp": latent.interpolate([z, b], steps, "slerp")}, typical), key="lab_norms")
-    st.caption("Most of a high-dimensional Gaussian lies near the shell |z| = sqrt(d). The straight line between "
-               "two points cuts inside it, where the generator rarely saw latents; slerp follows the shell.")
-    left, right = st.columns(2)
-    with left:
-        frames = latent.walk([z, b, c], frames_per_leg=12, method=method)
-        st.download_button("Download the walk A -> B -> C -> A (GIF)",
-                           lambda: gif_bytes([image_png(img, scale=6) for img in model.images01(frames)], 80),
-                           file_name="latent_walk.gif", mime="image/gif", on_click="ignore", key="lab_gif")
-    with right:
-        st.image(png(model, latent.analogy_grid(z, b, c), "grid3"), width=300,
-                 caption="Analogy: A (top left), B (top right), C (bottom left), A - B + C (bottom right)")
+def digit_selector(model: LabGenerator) -> int | None:
+    if not model.num_classes:
+        return None
+    st.session_state.setdefault("lab_digit", 7)
+    return int(st.radio("Digit to draw (every tool draws it)", list(range(model.num_classes)), horizontal=True,
+                        key="lab_digit"))
 
 
 def render() -> None:
+    _apply_pending()
     st.title("Latent lab")
-    st.caption("Steer the generator: every image here comes from a latent vector z you choose.")
+    st.caption("Steer the generator: every image here comes from a latent vector z you choose. "
+               "Click any sample on this page (or on the Train page's live grid) to explore it.")
     model, is_live = choose_generator()
     if model is None:
         return
     z = base_latent(model, is_live)
+    digit = digit_selector(model)
     explore, tools = st.columns([2, 3], gap="large")
     with tools:
-        tab_raw, tab_sefa, tab_pca, tab_class = st.tabs(["Raw dimensions", "SeFa", "PCA (GANSpace)", "Towards a digit"])
+        names = ["Raw dimensions", "SeFa", "PCA (GANSpace)", "Digits" if model.num_classes else "Towards a digit"]
+        tab_raw, tab_sefa, tab_pca, tab_digit = st.tabs(names)
         with tab_raw:
             z = raw_sliders(model, z)
         with tab_sefa:
-            offset = direction_sliders(model, z, "SeFa")
+            offset = direction_sliders(model, z, "SeFa", digit, take)
         with tab_pca:
-            offset = offset + direction_sliders(model, z, "PCA")
-        with tab_class:
-            offset = offset + class_slider(model, z)
+            offset = offset + direction_sliders(model, z, "PCA", digit, take)
+        with tab_digit:
+            if model.num_classes:
+                digit_tools(model, z + offset, digit, take)
+            else:
+                offset = offset + class_slider(model, z, take)
     z_final = (z + offset).astype(np.float32)
     with explore:
-        st.image(png(model, z_final[None], "single"), width="stretch",
-                 caption=f"{model.name}: |z| = {np.linalg.norm(z_final):.2f} (typical {model.sigma * np.sqrt(model.latent_dim):.1f})")
-    between_points(model, z_final)
+        asked = f", digit {digit}" if digit is not None else ""
+        st.image(png(model, z_final[None], "single", digit), width="stretch",
+                 caption=f"{model.name}{asked}: |z| = {np.linalg.norm(z_final):.2f} "
+                         f"(typical {model.sigma * np.sqrt(model.latent_dim):.1f})")
+        d_verdict(model, z_final, digit)
+    between_points(model, z_final, digit, take)

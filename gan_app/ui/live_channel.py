@@ -58,6 +58,9 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
         "grid_step": snap.grid_step,
         "grid": None,
         "caption": "",
+        "scores": list(snap.grid_scores),  # D's verdict on each grid sample, row by row
+        "columns": snap.grid_columns,
+        "rows": max(1, len(snap.grid_scores) // snap.grid_columns) if snap.grid_scores else 5,
         "sent": time.time(),  # wall clock: a viewer on this machine can tell how late it arrived
     }
     if snap.grid_png is not None:

@@ -12,6 +12,7 @@ from streamlit import config
 
 from gan_app.live_types import Snapshot
 from gan_app.ui.live_channel import SOCKET_PATH, live_update
+from gan_app.ui.pick import CELLS_CSS, CELLS_JS
 
 HTML = """
 <div class="gan-live">
@@ -19,12 +20,13 @@ HTML = """
   <div class="gan-message" data-live="message" hidden></div>
   <div class="gan-empty" data-live="empty">Press <b>Start</b> (or a Step button): the 5x5 grid of samples from one
     fixed noise batch appears here.</div>
-  <img class="gan-grid" data-live="grid" alt="the live 5x5 grid of generated samples" hidden>
+  <div class="gan-wrap"><img class="gan-grid" data-live="grid" alt="the live grid of generated samples: click one to explore it"
+    title="Click a sample to explore it in the latent lab" hidden><div class="gan-cells" data-live="cells" hidden></div></div>
   <div class="gan-caption" data-live="caption"></div>
 </div>
 """
 
-CSS = """
+CSS = CELLS_CSS + """
 .gan-live { font-family: inherit; }
 .gan-line { font-size: 1.1rem; font-weight: 600; margin-bottom: 0.5rem; font-variant-numeric: tabular-nums; }
 .gan-grid { width: 100%; image-rendering: pixelated; display: block; border-radius: 0.25rem; }
@@ -37,12 +39,16 @@ CSS = """
 """
 
 # Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = """
+JS = CELLS_JS + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
-  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null });
+  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, grid: null });
   panel.shown = data.shown;
+  el("grid").onclick = (event) => {
+    const g = panel.grid;
+    if (g) setTriggerValue("picked", { run: g.run, step: g.step, index: cellAt(el("grid"), event, g.rows, g.cols) });
+  };
   const show = (u) => {
     el("line").textContent = u.line;
     const msg = el("message");
@@ -55,12 +61,15 @@ export default function (component) {
       img.hidden = false;
       el("empty").hidden = true;
       el("caption").textContent = u.caption;
+      panel.grid = { run: u.run, step: u.grid_step, scores: u.scores, cols: u.columns, rows: u.rows };
     } else if (u.grid_step < 0) {
+      panel.grid = null;
       el("grid").hidden = true;
       el("grid").removeAttribute("src");
       el("empty").hidden = false;
       el("caption").textContent = "";
     }
+    drawCells(el("cells"), panel.grid && !el("grid").hidden ? panel.grid.scores : [], panel.grid ? panel.grid.cols : 5, data.show_scores);
     const state = u.run + ":" + u.status;
     if (state !== panel.shown && panel.asked !== state) {
       panel.asked = state;  // once per new state: the page run that follows brings `shown` up to date
@@ -103,10 +112,15 @@ def socket_path(every: float) -> str:
     return (f"/{base}" if base else "") + f"{SOCKET_PATH}?every={every:g}"
 
 
-def live_panel(snap: Snapshot, every: float) -> Any:
-    """Mount the panel with the page's snapshot (so it shows at once) and its socket."""
-    return _component(
-        data={"path": socket_path(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}"},
+def live_panel(snap: Snapshot, every: float, show_scores: bool = False) -> dict[str, int] | None:
+    """Mount the panel with the page's snapshot (so it shows at once) and its socket. Returns the
+    sample clicked in the page run that click caused ({run, step, index}), None otherwise.
+    `show_scores`: frame each sample with D's verdict (this tab only)."""
+    result: Any = _component(
+        data={"path": socket_path(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}",
+              "show_scores": show_scores},
         key="live_panel",
         on_state_changed_change=lambda: None,  # a page run is all the panel asks for
+        on_picked_change=lambda: None,
     )
+    return getattr(result, "picked", None)

@@ -14,7 +14,7 @@ st.set_page_config(page_title="Watch a GAN learn", layout="wide")
 train = st.Page(train_page.render, title="Train", icon=":material/monitoring:", url_path="train")
 pages = [
     train,
-    st.Page(lab_page.render, title="Latent lab", icon=":material/tune:", url_path="lab"),
+    lab_page.page(),
     st.Page(models_page.render, title="Models", icon=":material/folder_open:", url_path="models"),
     st.Page(learn_page.render, title="Learn", icon=":material/school:", url_path="learn"),
 ]

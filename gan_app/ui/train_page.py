@@ -18,6 +18,7 @@ from gan_app.live import LiveTrainer, Snapshot
 from gan_app.live_types import ALLOWED
 from gan_app.ui import charts
 from gan_app.ui.live_channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
+from gan_app.ui.lab_page import explore_live_sample
 from gan_app.ui.live_panel import live_panel
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.common import (
@@ -305,7 +306,15 @@ def render() -> None:
     show_notice()
     left, right = st.columns([5, 6], gap="large")
     with left:
-        live_panel(snap, float(st.session_state["refresh_s"]))
+        show_scores = st.toggle("Show what D thinks of each sample", key="show_d_scores",
+                                help="D's probability that each sample is real, from the same step as the grid "
+                                     "(this tab only).")
+        picked = live_panel(snap, float(st.session_state["refresh_s"]), show_scores)
+        if show_scores:
+            st.caption("Green frame: D calls this fake real (it fools D). Red: D spots it. "
+                       "Click any sample to explore it in the latent lab.")
+        if picked is not None:
+            explore_live_sample(int(picked["run"]), int(picked["index"]))
         downloads()
         grid_history()
     with right:
