@@ -1,4 +1,4 @@
-"""`python -m gan_app {presets,train,quality,bench,train-classifier}`: every failure is one line on
+"""`python -m gan_app {presets,train,quality,bench,project,train-classifier}`: every failure is one line on
 stderr and exit code 2."""
 
 from __future__ import annotations
@@ -96,9 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
     be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
     be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
+    be.add_argument("--projection", action="store_true",
+                    help="the shipped generator: seconds per image and how often G(z) reads as the same digit, "
+                         "over held-out digits")
+    be.add_argument("--samples", type=_positive, default=200, help="held-out digits (--projection)")
     be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
                     help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
                          "one JSON line per N")
+
+    pj = sub.add_parser("project", help="find an image in a generator's latent space; writes z as .npy")
+    pj.add_argument("export", type=Path, help="an export directory (generator.keras + meta.json)")
+    pj.add_argument("image", type=Path, help="a PNG or JPEG of one digit (any size; light backgrounds are inverted)")
+    pj.add_argument("--out", type=Path, required=True, help="where to write z: float32 (1, latent_dim) .npy")
+    pj.add_argument("--steps", type=_positive, default=None, help="optimisation steps per start (default 150)")
+    pj.add_argument("--restarts", type=_positive, default=None,
+                    help="random starts, run as one batch (default 16; a conditional generator: at each digit, default 4)")
+    pj.add_argument("--seed", type=int, default=0)
 
     tc = sub.add_parser("train-classifier", help="retrain the shipped reference digit classifier")
     tc.add_argument("--epochs", type=_positive, default=15)
@@ -189,10 +202,40 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(json.dumps(bench.bench_dashboard(preset, args.seconds)))
     elif args.latent:
         print(json.dumps(bench.bench_latent()))
+    elif args.projection:
+        print(json.dumps(bench.bench_projection(args.samples)))
     elif args.time_to_quality:
         print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s)))
     else:
         print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup)))
+
+
+def cmd_project(args: argparse.Namespace) -> None:
+    import io
+    import time
+
+    from gan_app.checkpoint import open_export
+    from gan_app.classifier import QualityMeter
+    from gan_app.drawing import decode, to_mnist
+    from gan_app.files import atomic_write_bytes
+    from gan_app.project import STEPS, Projector
+
+    t0 = time.perf_counter()
+    if not args.image.is_file():
+        raise UsageError(f"no image at {args.image}")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out: the folder {args.out.parent} does not exist")
+    target = to_mnist(decode(args.image.read_bytes(), args.image.name), args.image.name)
+    export = open_export(args.export)
+    found = Projector(export.generator, export.meta).project(target, args.steps or STEPS, args.restarts, args.seed)
+    buf = io.BytesIO()
+    np.save(buf, found.z[None].astype(np.float32))
+    atomic_write_bytes(args.out, buf.getvalue())
+    probs = QualityMeter().features_and_probs(np.stack([target, found.image01]))[1]
+    print(json.dumps({"export": export.name, "image": args.image.name, "out": str(args.out),
+                      "mse": round(found.mse, 6), "seconds": round(found.seconds, 3),
+                      "seconds_total": round(time.perf_counter() - t0, 3), "digit": found.digit,
+                      "image_reads_as": int(probs[0].argmax()), "found_reads_as": int(probs[1].argmax())}))
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -203,7 +246,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "quality": cmd_quality, "bench": cmd_bench,
-            "train-classifier": cmd_train_classifier}
+            "project": cmd_project, "train-classifier": cmd_train_classifier}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

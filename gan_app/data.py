@@ -1,5 +1,5 @@
-"""Datasets: the offline MNIST sample shipped in the package, Keras' downloadable sets, and
-any local .npz with 28x28 images.
+"""Datasets: the offline MNIST sample shipped in the package, Keras' downloadable sets, any
+local .npz with 28x28 images, and a .zip of PNG or JPEG images (gan_app.data_zip).
 
 Every loader returns images as float32 (N, 28, 28, 1) in [0, 1] plus labels or None;
 `scale_to_range` maps them to a preset's output range. Failures raise DatasetError with a
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_app.data_zip import read_zip
 from gan_app.errors import DatasetError
 
 DEFAULT_DATASET = "mnist5k"
@@ -46,17 +47,26 @@ class Dataset:
 
 
 def load_dataset(name: str) -> Dataset:
-    """`mnist5k` (offline default), `mnist`, `fashion_mnist`, or a path to a local .npz."""
+    """`mnist5k` (offline default), `mnist`, `fashion_mnist`, or a path to a local .npz or .zip."""
     if name == DEFAULT_DATASET:
         ds = load_npz(BUILTIN_PATH)
         return Dataset(DEFAULT_DATASET, ds.x, ds.y, is_digits=True)
     if name in DOWNLOADABLE:
         return _load_keras(name)
+    if name.lower().endswith(".zip"):
+        return load_zip(Path(name))
     if name.endswith(".npz") or os.path.sep in name:
         return load_npz(Path(name))
     raise DatasetError(
-        f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, or a path to an .npz file"
+        f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, or a path to an .npz or .zip file"
     )
+
+
+def load_zip(path: Path, min_images: int = 1) -> Dataset:
+    """A .zip of PNG or JPEG images, converted like MNIST; labelled digits when every image sits
+    in a folder named 0-9."""
+    found = read_zip(path, path.name, min_images)
+    return Dataset(found.name, found.x, found.y, is_digits=found.y is not None)
 
 
 def load_npz(path: Path) -> Dataset:
@@ -70,11 +80,14 @@ def load_npz(path: Path) -> Dataset:
                 raise DatasetError(f"{path.name} has keys {sorted(files)}, no 'x'; expected {expected}")
             x = f["x"]
             y = f["y"] if "y" in files else None
+            digits = bool(f["digits"]) if "digits" in files and f["digits"].shape == () else False
     except DatasetError:
         raise
     except Exception as exc:  # zip errors, pickled objects, truncated files
         raise DatasetError(f"{path.name} is not a readable .npz ({type(exc).__name__}); expected {expected}") from None
-    return Dataset(path.stem, _images(x, path.name, expected), _labels(y, len(x), path.name), is_digits=False)
+    labels = _labels(y, len(x), path.name)
+    # `digits`: labelled handwritten digits (an upload with folders 0-9), where quality metrics apply
+    return Dataset(path.stem, _images(x, path.name, expected), labels, is_digits=digits and labels is not None)
 
 
 def _images(x: np.ndarray, source: str, expected: str) -> np.ndarray:

@@ -12,3 +12,7 @@ class UsageError(GanAppError, ValueError):
 
 class DatasetError(GanAppError):
     """A dataset that cannot be loaded: unknown, offline, or a file of the wrong shape."""
+
+
+class ImageInputError(GanAppError):
+    """An image a person brought (a drawing, an upload) that cannot be used: says why."""

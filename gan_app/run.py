@@ -37,7 +37,8 @@ from gan_app.step import TrainingStep, make_step
 
 CSV_HEADER = ("step", "seconds") + METRICS
 QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10)) + ("label_accuracy",)
-QUALITY_NOT_AVAILABLE = "quality metrics need labelled 28x28 digits (mnist5k or mnist)"
+QUALITY_NOT_AVAILABLE = ("quality metrics need labelled 28x28 digits (mnist5k, mnist, or your own images "
+                         "in folders named 0-9)")
 
 
 class Observer(Protocol):

@@ -161,3 +161,66 @@ def test_d_scores_then_a_click_on_the_live_grid_explores_that_sample_in_the_lab(
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise
+
+
+def _draw(page, canvas, points):
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * points[0][0], box["y"] + box["height"] * points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=12)
+    page.mouse.up()
+
+
+def test_a_student_draws_a_seven_and_finds_it_in_latent_space(server, request):
+    with browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)
+        try:
+            page.get_by_role("link", name="Latent lab").click()
+            page.get_by_text("Your own digit").first.click()
+            canvas = page.locator("canvas[data-canvas='pad']")
+            canvas.wait_for(timeout=60_000)
+            _draw(page, canvas, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])  # a 7: the bar, then the stem
+            reads = page.locator("[data-testid='stMetric']").filter(has=page.get_by_text("Classifier reads"))
+            reads.wait_for(timeout=60_000)
+            assert reads.locator("[data-testid='stMetricValue']").inner_text().strip() == "7"
+            page.get_by_role("button", name="Find in latent space").click()
+            page.get_by_text("Exploring a student #1 (the drawing), found in latent space").wait_for(timeout=60_000)
+            assert page.get_by_text("G(z) found: error").count() == 1
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise
+
+
+def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
+    import io
+    import zipfile
+
+    from PIL import Image, ImageDraw
+
+    archive = tmp_path / "our-digits.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(70):
+            image = Image.new("RGB", (90, 90), "white")
+            ImageDraw.Draw(image).ellipse([20 + i % 9, 15, 70, 75], outline="black", width=8)
+            buf = io.BytesIO()
+            image.save(buf, "PNG")
+            z.writestr(f"{i % 10}/{i}.png", buf.getvalue())
+        z.writestr("notes.txt", "not an image")
+    with browser() as b:
+        page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)
+        try:
+            page.get_by_text("Add your own images as a dataset").click()
+            page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(archive))
+            page.get_by_text("70 images as the GAN will see them, labelled 0-9 by their folders").wait_for(timeout=60_000)
+            page.get_by_text("Skipped: 1 not PNG or JPEG.").wait_for()
+            page.get_by_role("button", name="Add our-digits to the datasets").click()
+            page.get_by_text("Added as our-digits (uploaded)").wait_for(timeout=60_000)
+            assert (Path(server.env["GAN_APP_CHECKPOINTS"]) / "datasets" / "our-digits.npz").is_file()
+            choice = page.get_by_role("combobox", name="Dataset")
+            choice.click()
+            choice.press_sequentially("our")
+            page.get_by_role("option", name="our-digits (uploaded)").wait_for(timeout=30_000)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise

@@ -167,3 +167,35 @@ def bench_latent(repeats: int = 300) -> dict:
         "single_p95_ms": round(p95(1, lambda im: image_png(im[0], scale=10)), 2),
         "strip10_p95_ms": round(p95(10, lambda im: strip_png(im, scale=3)), 2),
     }
+
+
+def bench_projection(samples: int = 200) -> dict:
+    """`project` on held-out digits (the classifier's held-out split of mnist5k, 10% per digit),
+    for each shipped generator: seconds per image after the first (which traces) and how often
+    the reference classifier reads G(z) as the digit's own label."""
+    import numpy as np
+
+    from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+    from gan_app.classifier import QualityMeter, split
+    from gan_app.project import RESTARTS, RESTARTS_PER_DIGIT, STEPS, Projector
+
+    ds = load_dataset(DEFAULT_DATASET)
+    held = np.random.default_rng(0).permutation(split(ds)[1])[:samples]
+    meter = QualityMeter()
+    rows = {"device": device_name(), "samples": len(held), "steps": STEPS, "restarts": RESTARTS,
+            "restarts_per_digit": RESTARTS_PER_DIGIT}
+    for directory in (SHIPPED_EXPORT, SHIPPED_CONDITIONAL):
+        export = open_export(directory)
+        projector = Projector(export.generator, export.meta)
+        t0 = time.perf_counter()
+        projector.project(ds.x[held[0]])
+        first = time.perf_counter() - t0
+        found = [projector.project(ds.x[i]) for i in held]
+        reads = meter.features_and_probs(np.stack([f.image01 for f in found]))[1].argmax(axis=1)
+        seconds = np.array([f.seconds for f in found])
+        rows[export.name] = {"same_digit": round(float(np.mean(reads == ds.y[held])), 4),
+                             "mse_mean": round(float(np.mean([f.mse for f in found])), 5),
+                             "seconds_mean": round(float(seconds.mean()), 3),
+                             "seconds_p95": round(float(np.percentile(seconds, 95)), 3),
+                             "seconds_first": round(first, 3)}
+    return rows

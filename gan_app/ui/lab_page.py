@@ -14,6 +14,7 @@ from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT
 from gan_app.lab import GeneratorWeights, LabGenerator
 from gan_app.latent import grid_latents
 from gan_app.ui.common import get_trainer
+from gan_app.ui.lab_draw import point_choice, your_digit
 from gan_app.ui.lab_tools import (
     DIRECTION_KEYS,
     between_points,
@@ -190,6 +191,9 @@ def render() -> None:
         return
     z = base_latent(model, is_live)
     digit = digit_selector(model)
+    with st.expander("Your own digit: draw one (or upload it), see what the classifier and D make of it, "
+                     "and find it in latent space", expanded=bool(st.session_state.get("lab_found"))):
+        your_digit(model, take)
     explore, tools = st.columns([2, 3], gap="large")
     with tools:
         names = ["Raw dimensions", "SeFa", "PCA (GANSpace)", "Digits" if model.num_classes else "Towards a digit"]
@@ -212,4 +216,4 @@ def render() -> None:
                  caption=f"{model.name}{asked}: |z| = {np.linalg.norm(z_final):.2f} "
                          f"(typical {model.sigma * np.sqrt(model.latent_dim):.1f})")
         d_verdict(model, z_final, digit)
-    between_points(model, z_final, digit, take)
+    between_points(model, z_final, digit, take, lambda: point_choice(model, lambda seed: model.noise(1, seed)[0]))

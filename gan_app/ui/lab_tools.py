@@ -22,7 +22,7 @@ DIRECTION_KEYS = tuple(f"lab_{kind}_{i}" for kind in ("SeFa", "PCA") for i in ra
 
 
 @st.cache_resource(show_spinner="Loading the reference classifier...")
-def _labeller():
+def labeller():
     return reference_labeller()
 
 
@@ -81,7 +81,7 @@ def direction_sliders(model: LabGenerator, z: np.ndarray, kind: str, digit: int 
 
 
 def class_slider(model: LabGenerator, z: np.ndarray, take: Take) -> np.ndarray:
-    directions = model.class_directions(_labeller())
+    directions = model.class_directions(labeller())
     if not directions:
         st.caption("The labeller found no class often enough yet: train longer.")
         return np.zeros_like(z)
@@ -123,7 +123,7 @@ def d_verdict(model: LabGenerator, z: np.ndarray, digit: int | None) -> None:
     asked = f" as a {digit}" if digit is not None else ""
     verdict = "it fools D" if p[0] >= 0.5 else "D spots the fake"
     st.metric(f"D: probability this is a real digit{asked}", f"{p[0]:.2f}", help="D's output from the same training "
-              "step as the generator: above 0.5 D calls the image real.", delta=verdict, delta_color="off")
+              "step as the generator: above 0.5 D calls the image real.", delta=verdict, delta_color="off", delta_arrow="off")
 
 
 def norm_figure(paths: dict[str, np.ndarray], typical: float) -> go.Figure:
@@ -136,18 +136,22 @@ def norm_figure(paths: dict[str, np.ndarray], typical: float) -> go.Figure:
     return fig
 
 
-def between_points(model: LabGenerator, z: np.ndarray, digit: int | None, take: Take) -> None:
+def between_points(model: LabGenerator, z: np.ndarray, digit: int | None, take: Take,
+                   choose_b: Callable[[], tuple[np.ndarray, str]]) -> None:
+    """Paths from the explorer's point A to B (a seed, or a drawing the class found: `choose_b`)."""
     st.subheader("Between points")
     cols = st.columns(4)
-    seed_b = cols[0].number_input("Seed of B", 0, 2**31 - 1, 7, key="lab_seed_b")
+    with cols[0]:
+        b, b_name = choose_b()
     seed_c = cols[1].number_input("Seed of C (walk, analogy)", 0, 2**31 - 1, 11, key="lab_seed_c")
     method = cols[2].radio("Path", ["slerp", "lerp"], key="lab_method", horizontal=True)
     steps = cols[3].slider("Steps", 3, 16, 10, key="lab_steps")
-    b, c = model.noise(1, int(seed_b))[0], model.noise(1, int(seed_c))[0]
+    c = model.noise(1, int(seed_c))[0]
     via_c = st.checkbox("Continue on to C", key="lab_via_c")
     path = latent.interpolate([z, b, c] if via_c else [z, b], steps, method)
     strip(model, path, digit, "lab_strip_path",
-          f"{method} from the explorer's point (A) to B" + (" to C" if via_c else ""), take, f"the {method} path")
+          f"{method} from the explorer's point (A) to B ({b_name})" + (" to C" if via_c else ""), take,
+          f"the {method} path")
     typical = model.sigma * np.sqrt(model.latent_dim)
     st.plotly_chart(norm_figure({"lerp": latent.interpolate([z, b], steps, "lerp"),
                                  "slerp": latent.interpolate([z, b], steps, "slerp")}, typical), key="lab_norms")

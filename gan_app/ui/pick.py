@@ -40,6 +40,7 @@ const drawCells = (layer, scores, cols, show) => {
 """
 
 CELLS_CSS = """
+.gan-wrap [hidden] { display: none !important; }
 .gan-wrap { position: relative; cursor: pointer; }
 .gan-cells { position: absolute; inset: 0; display: grid; pointer-events: none; }
 .gan-cell { border: 2px solid; box-sizing: border-box; display: flex; align-items: flex-end; justify-content: flex-end; }

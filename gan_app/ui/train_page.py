@@ -11,13 +11,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_app.config import LOSSES, NOISES, PRESETS
-from gan_app.data import DATASETS
 from gan_app.images import enlarge_png, gif_bytes
 from gan_app.config import RunConfig
 from gan_app.live import LiveTrainer, Snapshot
 from gan_app.live_types import ALLOWED
 from gan_app.ui import charts
 from gan_app.ui.live_channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
+from gan_app.ui.dataset_upload import add_dataset, dataset_label, dataset_options
 from gan_app.ui.lab_page import explore_live_sample
 from gan_app.ui.live_panel import live_panel
 from gan_app.ui.shared import RENDERS
@@ -113,8 +113,13 @@ def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
         st.caption("These need **Reset** (they rebuild the networks).")
         st.selectbox("Preset", list(PRESETS), key="run_preset", disabled=locked,
                      format_func=lambda name: f"{name}: {PRESETS[name].description[:40]}...")
-        st.selectbox("Dataset", DATASETS, key="run_dataset", disabled=locked,
-                     help="mnist5k ships with the app and works offline; the others download once.")
+        options = dataset_options()
+        if st.session_state.get("run_dataset") not in options:  # e.g. the run's own .npz or .zip path
+            options.append(st.session_state["run_dataset"])
+        st.selectbox("Dataset", options, key="run_dataset", disabled=locked, format_func=dataset_label,
+                     help="mnist5k ships with the app and works offline; mnist and fashion_mnist download once; "
+                          "your own images are added below.")
+        add_dataset(locked, int(st.session_state["run_batch_size"]))
         st.number_input("Batch size", 1, 1024, key="run_batch_size", disabled=locked)
         st.number_input("Seed", 0, 2**31 - 1, key="run_seed", disabled=locked)
         st.selectbox("Noise prior of z", NOISES, key="run_noise", disabled=locked)

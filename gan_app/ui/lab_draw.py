@@ -1,0 +1,121 @@
+"""Your own digit, in the latent lab: draw one (or upload a picture), see what the reference
+classifier and D make of it, and find it in latent space. Found drawings join the class's list,
+so anyone exploring the same generator can walk from their point to a classmate's drawing."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from gan_app.drawing import decode, to_mnist
+from gan_app.errors import ImageInputError
+from gan_app.images import image_png
+from gan_app.lab import LabGenerator
+from gan_app.project import Projector
+from gan_app.ui.canvas import drawing_canvas
+from gan_app.ui.lab_tools import Take, labeller
+
+MAX_UPLOAD_MB = 5
+CLASS_LIST = 32  # drawings kept per generator for the whole class
+FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
+_class_lock = threading.Lock()
+_class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Preparing the search...")
+def _projector(version: str, _model: LabGenerator) -> Projector:
+    return Projector(_model.generator, _model.meta)
+
+
+def class_points(model: LabGenerator) -> dict[str, tuple[np.ndarray, int | None]]:
+    """Drawings the class found in this generator's latent space, newest first."""
+    with _class_lock:
+        return {name: (z, digit) for name, z, digit in reversed(_class_points.get(model.version, []))}
+
+
+def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> str:
+    with _class_lock:
+        points = _class_points.setdefault(model.version, [])
+        label = f"{name} #{len(points) + 1}"
+        points.append((label, z, digit))
+        del points[:-CLASS_LIST]
+    return label
+
+
+def _target() -> tuple[np.ndarray | None, str]:
+    """The converted drawing or upload (28x28 in [0, 1]) and what it is; a message in the page otherwise."""
+    left, right = st.columns(2)
+    with left:
+        png = drawing_canvas("lab_canvas")
+    with right:
+        upload = st.file_uploader("...or upload a picture (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="lab_upload",
+                                  help=f"Up to {MAX_UPLOAD_MB} MB. Dark ink on a light background is inverted "
+                                       "to white on black, like the training digits.")
+    data, name = (png, "the drawing") if png is not None else (None, "")
+    if upload is not None:
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"{upload.name} is larger than {MAX_UPLOAD_MB} MB.")
+            return None, ""
+        data, name = upload.getvalue(), upload.name
+    if data is None:
+        st.caption("Draw a digit on the black square (a stroke at a time), or upload one.")
+        return None, ""
+    try:
+        return to_mnist(decode(data, name), name), name
+    except ImageInputError as exc:
+        st.warning(str(exc))
+        return None, ""
+
+
+def verdicts(model: LabGenerator, x: np.ndarray) -> tuple[int, float, float | None]:
+    """(the classifier's digit, its probability, D's probability that the image is real as that digit)."""
+    probs = labeller()(x[None])[0]
+    digit = int(np.argmax(probs))
+    d = model.judge01(x[None], digit)
+    return digit, float(probs[digit]), None if d is None else float(d[0])
+
+
+def your_digit(model: LabGenerator, take: Take) -> None:
+    x, name = _target()
+    if x is not None:
+        digit, p, d = verdicts(model, x)
+        cols = st.columns(3)
+        cols[0].image(image_png(x, scale=5), caption="as the training data looks (28x28)", width=140)
+        cols[1].metric("Classifier reads", f"{digit}", f"{p:.0%} sure", delta_color="off", delta_arrow="off")
+        if d is None:
+            cols[2].metric("D: real?", "n/a", "no discriminator saved", delta_color="off", delta_arrow="off")
+        else:
+            cols[2].metric(f"D: real (as a {digit})?" if model.num_classes else "D: real?", f"{d:.2f}",
+                           "D calls it real" if d >= 0.5 else "D calls it fake", delta_color="off", delta_arrow="off",
+                           help="The probability D gives that this is a real digit, from the same training step "
+                                "as the generator in use.")
+        who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=24, key="lab_who")
+        if st.button("Find in latent space", key="lab_find", type="primary",
+                     help="Searches the z whose G(z) looks most like your image (G stays fixed)."):
+            found = _projector(model.version, model).project(x)
+            label = _share(model, who.strip() or "a student", found.z, found.digit)
+            st.session_state[FOUND] = (model.version, found, x, label)
+            take(found.z, found.digit, f"{label} ({name}), found in latent space")
+    shown = st.session_state.get(FOUND)
+    if shown is not None and shown[0] == model.version:
+        _, found, x, label = shown
+        cols = st.columns([1, 1, 3])
+        cols[0].image(image_png(x, scale=5), caption="your image", width=140)
+        cols[1].image(image_png(found.image01, scale=5), caption=f"G(z) found: error {found.mse:.4f}", width=140)
+        cols[2].caption(f"{label}: found in {found.seconds:.1f} s (mean squared error {found.mse:.4f}, pixels in "
+                        "[0, 1]). It is now the explorer's point: drag directions from it, or walk to a "
+                        "classmate's drawing under Between points.")
+
+
+def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, str]:
+    """B for the paths: a seed's z, or a drawing the class found in this generator."""
+    points = class_points(model)
+    options = ["a seed", *points]
+    choice = st.selectbox("B is", options, key="lab_b_kind", help="Drawings the class found in latent space appear here.")
+    if choice == "a seed" or choice not in points:
+        seed = st.number_input("Seed of B", 0, 2**31 - 1, 7, key="lab_seed_b")
+        return seed_of(int(seed)), f"seed {int(seed)}"
+    return points[choice][0], choice
