@@ -138,12 +138,17 @@ class LabGenerator:
 
     def blend_digits(self, z: np.ndarray, a: int, b: int, steps: int) -> np.ndarray:
         """Images at one z whose digit conditioning moves from a's embedding to b's, (steps, 28, 28, 1)."""
+        return self.blend_path(np.repeat(np.asarray(z, np.float32).reshape(1, -1), steps, axis=0), a, b)
+
+    def blend_path(self, zs: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Images along a path of latents whose digit conditioning moves from a's embedding to b's
+        in step with it (from one student's 3 to another's 8), (len(zs), 28, 28, 1)."""
         from gan_app.data import to_unit_range
 
         model, table = self._from_embedding
-        ts = np.linspace(0.0, 1.0, steps)[:, None]
+        zs = np.asarray(zs, np.float32).reshape(-1, self.latent_dim)
+        ts = np.linspace(0.0, 1.0, len(zs))[:, None]
         e = ((1 - ts) * table[a] + ts * table[b]).astype(np.float32)
-        zs = np.repeat(np.asarray(z, np.float32).reshape(1, -1), steps, axis=0)
         out = model([tf.constant(zs), tf.constant(e)], training=False)
         return to_unit_range(np.asarray(out), self.meta["output_min"], self.meta["output_max"])
 

@@ -37,6 +37,23 @@ def test_same_z_every_digit_and_a_blend_between_two_digits(conditional):
     np.testing.assert_allclose(blend[0], every[2], atol=1e-5)  # the ends are the two digits at this z
     np.testing.assert_allclose(blend[-1], every[8], atol=1e-5)
     assert np.abs(blend[2] - blend[0]).mean() > 0.01 and np.abs(blend[2] - blend[-1]).mean() > 0.01
+    path = conditional.noise(4, 12)  # from one student's 3 to another's 8: z and digit move together
+    walk = conditional.blend_path(path, 3, 8)
+    np.testing.assert_allclose(walk[0], conditional.images01(path[:1], 3)[0], atol=1e-5)
+    np.testing.assert_allclose(walk[-1], conditional.images01(path[-1:], 8)[0], atol=1e-5)
+
+
+def test_a_drawing_found_by_one_student_is_offered_to_the_class(conditional):
+    from gan_app.ui.lab_draw import CLASS_LIST, _share, class_points
+
+    z = conditional.noise(1, 1)[0]
+    first = _share(conditional, "Ana", z, 8)
+    for i in range(CLASS_LIST + 3):
+        _share(conditional, "Ben", z, 3)
+    points = class_points(conditional)
+    assert len(points) == CLASS_LIST and first not in points  # the newest 32 are kept
+    name, (found_z, digit) = next(iter(points.items()))
+    assert name == f"Ben #{CLASS_LIST + 4}" and digit == 3 and np.array_equal(found_z, z)
 
 
 def test_directions_of_a_conditional_generator_keep_the_digit(conditional):

@@ -20,9 +20,11 @@ from gan_app.ui.lab_tools import Take, labeller
 
 MAX_UPLOAD_MB = 5
 CLASS_LIST = 32  # drawings kept per generator for the whole class
+CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
 _class_lock = threading.Lock()
 _class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
+_class_counts: dict[str, int] = {}  # generator version -> drawings found so far (numbers every name)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the search...")
@@ -38,10 +40,14 @@ def class_points(model: LabGenerator) -> dict[str, tuple[np.ndarray, int | None]
 
 def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> str:
     with _class_lock:
-        points = _class_points.setdefault(model.version, [])
-        label = f"{name} #{len(points) + 1}"
+        points = _class_points[model.version] = _class_points.pop(model.version, [])  # newest generator last
+        _class_counts[model.version] = _class_counts.get(model.version, 0) + 1
+        label = f"{name} #{_class_counts[model.version]}"
         points.append((label, z, digit))
         del points[:-CLASS_LIST]
+        for old in list(_class_points)[:-CLASS_GENERATORS]:  # live weights change version at every refresh
+            _class_points.pop(old)
+            _class_counts.pop(old, None)
     return label
 
 
@@ -110,12 +116,14 @@ def your_digit(model: LabGenerator, take: Take) -> None:
                         "classmate's drawing under Between points.")
 
 
-def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, str]:
-    """B for the paths: a seed's z, or a drawing the class found in this generator."""
+def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, int | None, str]:
+    """B for the paths: a seed's z, or a drawing the class found in this generator (with its
+    digit, for a conditional one)."""
     points = class_points(model)
     options = ["a seed", *points]
     choice = st.selectbox("B is", options, key="lab_b_kind", help="Drawings the class found in latent space appear here.")
     if choice == "a seed" or choice not in points:
         seed = st.number_input("Seed of B", 0, 2**31 - 1, 7, key="lab_seed_b")
-        return seed_of(int(seed)), f"seed {int(seed)}"
-    return points[choice][0], choice
+        return seed_of(int(seed)), None, f"seed {int(seed)}"
+    z, digit = points[choice]
+    return z, digit, choice

@@ -137,21 +137,27 @@ def norm_figure(paths: dict[str, np.ndarray], typical: float) -> go.Figure:
 
 
 def between_points(model: LabGenerator, z: np.ndarray, digit: int | None, take: Take,
-                   choose_b: Callable[[], tuple[np.ndarray, str]]) -> None:
-    """Paths from the explorer's point A to B (a seed, or a drawing the class found: `choose_b`)."""
+                   choose_b: Callable[[], tuple[np.ndarray, int | None, str]]) -> None:
+    """Paths from the explorer's point A to B (a seed, or a drawing the class found: `choose_b`).
+    When B is another digit's drawing and the generator allows it, the digit blends along the path."""
     st.subheader("Between points")
     cols = st.columns(4)
     with cols[0]:
-        b, b_name = choose_b()
+        b, b_digit, b_name = choose_b()
     seed_c = cols[1].number_input("Seed of C (walk, analogy)", 0, 2**31 - 1, 11, key="lab_seed_c")
     method = cols[2].radio("Path", ["slerp", "lerp"], key="lab_method", horizontal=True)
     steps = cols[3].slider("Steps", 3, 16, 10, key="lab_steps")
     c = model.noise(1, int(seed_c))[0]
     via_c = st.checkbox("Continue on to C", key="lab_via_c")
     path = latent.interpolate([z, b, c] if via_c else [z, b], steps, method)
-    strip(model, path, digit, "lab_strip_path",
-          f"{method} from the explorer's point (A) to B ({b_name})" + (" to C" if via_c else ""), take,
-          f"the {method} path")
+    caption = f"{method} from the explorer's point (A) to B ({b_name})" + (" to C" if via_c else "")
+    if digit is not None and b_digit is not None and b_digit != digit and not via_c and model.can_blend_digits:
+        picked = pick_image(strip_png(model.blend_path(path, digit, b_digit), scale=3), 1, len(path),
+                            key="lab_strip_blend", caption=f"{caption}, the digit blending from {digit} to {b_digit}")
+        if picked is not None:
+            take(path[picked], digit if picked < len(path) / 2 else b_digit, f"the {method} path, sample {picked + 1}")
+    else:
+        strip(model, path, digit, "lab_strip_path", caption, take, f"the {method} path")
     typical = model.sigma * np.sqrt(model.latent_dim)
     st.plotly_chart(norm_figure({"lerp": latent.interpolate([z, b], steps, "lerp"),
                                  "slerp": latent.interpolate([z, b], steps, "slerp")}, typical), key="lab_norms")
