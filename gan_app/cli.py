@@ -166,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             **{k: defaults[k] if v is None else v for k, v in often.items()},
         )
         out = gan_train(config, args.out, args.steps, command, progress=ProgressBar())
-    print(f"wrote {out}/ (metrics.csv, quality.csv, samples/, state/, generator.keras, meta.json)")
+    print(f"wrote {out}/ (metrics.csv, quality.csv, samples/, state/, generator.keras, discriminator.keras, meta.json)")
 
 
 def cmd_quality(args: argparse.Namespace) -> None:

@@ -113,7 +113,7 @@ class LiveTrainer:
         self._send("save")
 
     def export(self, directory: Path) -> None:
-        """Write generator.keras + meta.json of the current generator into `directory`."""
+        """Write generator.keras + meta.json of the current generator (and D) into `directory`."""
         self._send("export", Path(directory))
 
     def copy_generator(self, timeout: float = 10.0) -> GeneratorWeights | None:

@@ -370,7 +370,7 @@ class Run:
                 "label_accuracy": self.quality.label_accuracy}
 
     def export(self, directory: Path, command: str = "") -> None:
-        """generator.keras + meta.json (written last, atomically)."""
+        """generator.keras, discriminator.keras (D of the same step) + meta.json (written last, atomically)."""
         write_export(directory, self.step_obj.sampler, self.describe(command), self.step_obj.discriminator)
 
     def close(self) -> None:

@@ -32,7 +32,8 @@ from gan_app.ui.pick import pick_image
 _live_weights: list[GeneratorWeights | None] = [None]
 PENDING = "lab_pending"  # a clicked sample, applied at the top of the next page run (before any widget)
 POINT = "lab_point"  # (z, where it came from) when the explorer's point was clicked, else it is the seed's
-SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT, "mnist5k-conditional (shipped, choose the digit)": SHIPPED_CONDITIONAL}
+SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT,
+           "mnist5k-conditional (shipped, choose the digit)": SHIPPED_CONDITIONAL}
 
 
 def page() -> Any:
@@ -131,7 +132,8 @@ def choose_generator() -> tuple[LabGenerator | None, bool]:
         weights = _live_weights[0] = trainer.copy_generator()
     if weights is None:
         return None, True
-    st.caption(f"Using the live generator's and discriminator's weights at step {weights.step:,} (the run keeps training).")
+    st.caption(f"Using the live generator's and discriminator's weights at step {weights.step:,} "
+               "(the run keeps training).")
     return _live_generator(f"{weights.run_id}:{weights.version}", weights), True
 
 

@@ -133,7 +133,8 @@ def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
                    "when the server restarts." + (f" Last checkpoint: step {snap.checkpoint_step:,}." if snap.checkpoint_step >= 0 else ""))
         st.button("Save checkpoint now", on_click=_save, args=(trainer,), disabled=locked)
         st.text_input("Export name", key="export_name", disabled=locked,
-                      help="generator.keras + meta.json go to checkpoints/<name>/, for the Models page and the latent lab")
+                      help="generator.keras, discriminator.keras and meta.json go to checkpoints/<name>/, for the Models "
+                           "page and the latent lab")
         st.button("Export generator", on_click=_export, args=(trainer,), disabled=locked)
 
         st.subheader("This page")
