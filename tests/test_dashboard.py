@@ -105,6 +105,7 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     app.run()
     assert button(app, "Start").disabled and app.radio(key="live_loss").disabled
+    assert app.get("file_uploader")[0].proto.disabled  # adding a dataset is the presenter's too
     # The handlers refuse a viewer themselves: a click that bypasses the disabled button does nothing.
     trainer = get_trainer()
     viewer: dict = {}
@@ -121,7 +122,7 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     assert button(app, "Start").disabled
     app.text_input[0].input("s3cret")
     app.button(key=submit).click().run()
-    assert not button(app, "Start").disabled
+    assert not button(app, "Start").disabled and not app.get("file_uploader")[0].proto.disabled
     button(app, "Start").click().run()
     trainer.wait_idle()
     assert trainer.snapshot().status == "running"

@@ -220,7 +220,12 @@ def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
             choice = page.get_by_role("combobox", name="Dataset")
             choice.click()
             choice.press_sequentially("our")
-            page.get_by_role("option", name="our-digits (uploaded)").wait_for(timeout=30_000)
+            page.get_by_role("option", name="our-digits (uploaded)").click()
+            page.get_by_role("button", name="Apply settings and Reset").click()
+            page.get_by_role("button", name="Start", exact=True).click()
+            wait_until(lambda: read_step(page) > 0, what="training on the uploaded images")
+            assert page.locator(".gan-message.error").count() == 0
+            assert page.get_by_role("combobox", name="Dataset").input_value() == "our-digits (uploaded)"
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise

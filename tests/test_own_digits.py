@@ -13,7 +13,7 @@ from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
 from gan_app.cli import main
 from gan_app.data import load_dataset
 from gan_app.drawing import decode, to_mnist
-from gan_app.errors import DatasetError, ImageInputError
+from gan_app.errors import DatasetError, GanAppError, ImageInputError
 from gan_app.lab import LabGenerator, reference_labeller
 from gan_app.project import Projector
 
@@ -224,5 +224,9 @@ def test_the_dashboard_converts_an_upload_and_previews_it(tmp_path):
     (tmp_path / "u.npz").write_bytes(npz)
     ds = load_dataset(str(tmp_path / "u.npz"))
     assert len(ds) == 64 and ds.is_digits and Image.open(io.BytesIO(preview)).size[0] > 28
-    with pytest.raises(Exception, match="fewer than one batch"):
+    with pytest.raises(GanAppError, match="fewer than one batch"):
         _convert("u.zip", data, 128)
+    with pytest.raises(GanAppError, match="no 'x'"):  # an .npz that is not a dataset
+        buf = io.BytesIO()
+        np.savez(buf, images=np.zeros((70, 28, 28), np.uint8))
+        _convert("other.npz", buf.getvalue(), 64)
