@@ -30,6 +30,26 @@ and on generated images. If G reproduced the data perfectly, the best D could do
 (the dashed line). In practice the curves hover around it and d_loss hovers near log 2 = 0.69; a d_loss
 near 0 with D(G(z)) near 0 means D has won and G is getting no useful signal.
 """,
+    "d_scores": """
+**Which fakes fool D right now.** Switch on *Show what D thinks of each sample* under the live grid: every
+sample gets D's probability that it is real, from the same step as the grid. Green frames fool D, red ones
+do not. Early on every frame is red; near the equilibrium the numbers hover around 0.5 and the colours
+flicker, because D can no longer tell. D's opinion is not a quality score: a blurry sample can fool a D
+that is itself confused.
+""",
+    "conditional": """
+**Telling G which digit.** The *conditional* preset gives G a learned embedding of the digit beside z, and
+D a learned 28x28 map of the digit as a second image channel. D now asks "is this a real 7?", so G must
+draw the digit it was asked for: *label accuracy* (the share of samples the reference classifier reads as
+that digit) climbs with the FID curve. In the latent lab, "same z, every digit" shows that z keeps the
+style (slant, thickness) while the digit input chooses the digit.
+""",
+    "inversion": """
+**Finding a drawing in latent space.** G maps z to an image, but there is no map back. *Find in latent
+space* searches for one: it starts from 16 random z, changes them step by step to make G(z) look more like
+your drawing (G stays fixed), and keeps the best. The error it reports is how far the closest image G can
+draw is from yours; a digit G rarely draws stays far.
+""",
     "network_vs_model": """
 **Network vs model (tutorial 000).** One discriminator *network* lives in two *models*: the discriminator
 model, compiled to learn, and the combined `gan` model, where D must stay fixed while G learns. The
@@ -53,5 +73,5 @@ def render() -> None:
     st.title("Learn: what you are watching")
     st.markdown(TEXT["game"])
     st.latex(VALUE_FUNCTION)
-    for key in ("nonsaturating", "k", "equilibrium", "network_vs_model"):
+    for key in ("nonsaturating", "k", "equilibrium", "d_scores", "conditional", "inversion", "network_vs_model"):
         st.markdown(TEXT[key])
