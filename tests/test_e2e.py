@@ -178,8 +178,9 @@ def test_a_student_draws_a_seven_and_finds_it_in_latent_space(server, request):
         try:
             page.get_by_role("link", name="Latent lab").click()
             page.get_by_text("Your own digit").first.click()
-            canvas = page.locator("canvas[data-canvas='pad']")
+            canvas = page.locator("canvas[data-canvas='pad'][data-ready='1']")
             canvas.wait_for(timeout=60_000)
+            page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)
             _draw(page, canvas, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])  # a 7: the bar, then the stem
             reads = page.locator("[data-testid='stMetric']").filter(has=page.get_by_text("Classifier reads"))
             reads.wait_for(timeout=60_000)

@@ -64,6 +64,7 @@ export default function (component) {
   pad.onpointerup = end;
   pad.onpointercancel = end;
   parentElement.querySelector('[data-canvas="clear"]').onclick = () => { clear(); setStateValue("png", null); };
+  pad.dataset.ready = "1";  // strokes are heard from now on
 }
 """
 
