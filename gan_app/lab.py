@@ -111,7 +111,7 @@ class LabGenerator:
             return None
         x = scale_to_range(np.asarray(images01, np.float32).reshape(-1, 28, 28, 1),
                            self.meta["output_min"], self.meta["output_max"])
-        return judge(self.discriminator, x, self.digits(len(x), digits) if self.num_classes else None)
+        return judge(self.discriminator, x, self.digits(len(x), digits))  # an unconditional D reads no digit
 
     # ---- two digits at one z ---------------------------------------------------------------
     @functools.cached_property
@@ -119,8 +119,7 @@ class LabGenerator:
         """(G from [z, digit embedding], the embedding table) where G reads a learned embedding of
         the digit concatenated to z (this project's conditional preset); None otherwise."""
         layers = self.generator.layers
-        names = [layer.name for layer in layers]
-        if not self.num_classes or "label_embedding" not in names:
+        if not self.num_classes or "label_embedding" not in {layer.name for layer in layers}:
             return None
         table = np.asarray(self.generator.get_layer("label_embedding").embeddings)
         concat = next((i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Concatenate)), None)

@@ -48,7 +48,8 @@ class Projector:
         out = self.generator([z, digits] if self.num_classes else z, training=False)
         return (tf.reshape(out, (-1, 28, 28, 1)) - self._lo) / (self._hi - self._lo)
 
-    def _search_graph(self, z0: tf.Tensor, digits: tf.Tensor, target: tf.Tensor, steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _search_graph(self, z0: tf.Tensor, digits: tf.Tensor, target: tf.Tensor,
+                      steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         d = float(self.latent_dim)
         z, m, v = z0, tf.zeros_like(z0), tf.zeros_like(z0)
         b1, b2 = 0.9, 0.999
@@ -63,8 +64,8 @@ class Projector:
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * tf.square(g)
             z = z - LEARNING_RATE * (m / (1 - b1**t)) / (tf.sqrt(v / (1 - b2**t)) + 1e-8)
-        err = tf.reduce_mean(tf.square(tf.clip_by_value(self._images01(z, digits), 0.0, 1.0) - target), axis=[1, 2, 3])
-        return z, err
+        images = tf.clip_by_value(self._images01(z, digits), 0.0, 1.0)
+        return z, tf.reduce_mean(tf.square(images - target), axis=[1, 2, 3]), images
 
     def project(self, target01: np.ndarray, steps: int = STEPS, restarts: int | None = None, seed: int = 0) -> Projection:
         """The best of `restarts` starts (at each digit, for a conditional generator) after `steps` steps."""
@@ -73,10 +74,8 @@ class Projector:
         per = max(1, int(restarts or (RESTARTS_PER_DIGIT if self.num_classes else RESTARTS)))
         digits = np.repeat(np.arange(self.num_classes), per) if self.num_classes else np.zeros(per, np.int64)
         z0 = sample_prior(np.random.default_rng(seed), len(digits), self.latent_dim, self.meta["noise"])
-        z, err = self._search(tf.constant(z0), tf.constant(digits, tf.int32), tf.constant(target),
-                              tf.constant(max(1, int(steps))))
-        best = int(np.argmin(err.numpy()))
-        z_best = z.numpy()[best].astype(np.float32)
-        image = np.clip(self._images01(tf.constant(z_best[None]), tf.constant(digits[best: best + 1], tf.int32)).numpy()[0], 0, 1)
-        return Projection(z_best, int(digits[best]) if self.num_classes else None, image,
-                          float(err.numpy()[best]), time.perf_counter() - t0)
+        z, err, images = (t.numpy() for t in self._search(tf.constant(z0), tf.constant(digits, tf.int32),
+                                                          tf.constant(target), tf.constant(max(1, int(steps)))))
+        best = int(np.argmin(err))
+        return Projection(z[best].astype(np.float32), int(digits[best]) if self.num_classes else None, images[best],
+                          float(err[best]), time.perf_counter() - t0)

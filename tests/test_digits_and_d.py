@@ -67,11 +67,16 @@ def test_directions_of_a_conditional_generator_keep_the_digit(conditional):
     assert conditional.pca[0].shape == (10, conditional.latent_dim)
 
 
-def test_the_live_grid_scores_are_d_called_directly_on_its_samples():
-    run = Run(RunConfig(preset="fast", batch_size=16, quality_every=0))
-    run.train(3)
+def _drawn_grid(preset: str, steps: int) -> tuple[Run, RunView]:
+    run = Run(RunConfig(preset=preset, batch_size=16, quality_every=0))
+    run.train(steps)
     view = RunView()
     view.draw_grid(run)
+    return run, view
+
+
+def test_the_live_grid_scores_are_d_called_directly_on_its_samples():
+    run, view = _drawn_grid("fast", 3)
     z, _ = grid_latents(run.preset, run.config.seed)
     direct = run.step_obj.discriminator(run.step_obj.generate(z), training=False).numpy()[:, 0]
     np.testing.assert_allclose(view.grid_scores, direct, atol=1e-4)
@@ -79,10 +84,7 @@ def test_the_live_grid_scores_are_d_called_directly_on_its_samples():
 
 
 def test_a_conditional_grid_is_judged_as_the_digit_of_its_column():
-    run = Run(RunConfig(preset="conditional", batch_size=16, quality_every=0))
-    run.train(2)
-    view = RunView()
-    view.draw_grid(run)
+    run, view = _drawn_grid("conditional", 2)
     z, digits = grid_latents(run.preset, run.config.seed)
     direct = run.step_obj.discriminator([run.step_obj.generate(z, digits), digits], training=False).numpy()[:, 0]
     np.testing.assert_allclose(view.grid_scores, direct, atol=1e-4)
