@@ -39,10 +39,10 @@ def _convert(name: str, data: bytes, min_images: int) -> tuple[bytes, int, bool,
             path = Path(tmp) / Path(name).name
             path.write_bytes(data)
             ds = load_npz(path)
-        x, y, skipped = ds.x, ds.y, {}
+        # labelled digits only where the .npz says so (its `digits` flag), as the CLI reads it
+        x, y, skipped, digits = ds.x, ds.y, {}, ds.is_digits
         if len(x) < min_images:
             raise GanAppError(f"{name} has {len(x)} images, fewer than one batch ({min_images})")
-        digits = y is not None and int(y.min()) >= 0 and int(y.max()) <= 9
     else:
         found = read_zip(data, name, min_images)
         x, y, skipped, digits = found.x, found.y, found.skipped, found.y is not None
