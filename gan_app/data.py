@@ -1,5 +1,6 @@
 """Datasets: the offline MNIST sample shipped in the package, Keras' downloadable sets, any
-local .npz with 28x28 images, and a .zip of PNG or JPEG images (gan_app.data_zip).
+local .npz with 28x28 images (bounded before it is unpacked: gan_app.data_npz), and a .zip of
+PNG or JPEG images (gan_app.data_zip).
 
 Every loader returns images as float32 (N, 28, 28, 1) in [0, 1] plus labels or None;
 `scale_to_range` maps them to a preset's output range. Failures raise DatasetError with a
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_app.data_npz import EXPECTED, MAX_NPZ_IMAGES, check_npz
 from gan_app.data_zip import read_zip
 from gan_app.errors import DatasetError
 
@@ -69,10 +71,13 @@ def load_zip(path: Path, min_images: int = 1) -> Dataset:
     return Dataset(found.name, found.x, found.y, is_digits=found.y is not None)
 
 
-def load_npz(path: Path) -> Dataset:
-    expected = "an .npz with key 'x' of shape (N,28,28) or (N,28,28,1), uint8 0-255 or float 0-1, optional 'y'"
+def load_npz(path: Path, max_images: int = MAX_NPZ_IMAGES) -> Dataset:
+    """An .npz checked from its headers first (gan_app.data_npz: at most `max_images` images,
+    nothing unpacked beyond what that needs), then loaded without pickles."""
+    expected = EXPECTED
     if not path.is_file():
         raise DatasetError(f"dataset file {str(path)!r} not found; expected {expected}")
+    check_npz(path, max_images)
     try:
         with np.load(path, allow_pickle=False) as f:
             files = set(f.files)
