@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.step import device_name
 from gan_app.ui import charts
-from gan_app.ui.common import NOTICE_KEY, current_trainer, get_trainer, run_control
+from gan_app.ui.common import (FREE_ATTEMPTS, LOCK_FIRST_S, NOTICE_KEY, PRESENTER_KEY, current_trainer, get_trainer,
+                                login_wait, run_control, try_login)
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,13 @@ def button(at, label):
 
 def metric(at, label):
     return next(m for m in at.metric if m.label == label).value
+
+
+def live_panel_update(at):
+    """What the live panel of the last page run shows (its status line, message and grid)."""
+    panel = next(e for e in at.main if getattr(e, "type", "") == "bidi_component"
+                 and e.proto.component_name == "gan_app.live_panel")
+    return json.loads(panel.proto.json)["initial"]
 
 
 def until(at, predicate, timeout=60):
@@ -128,6 +136,31 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     assert trainer.snapshot().status == "running"
 
 
+def test_wrong_presenter_passwords_make_the_session_wait_longer_each_time(app, monkeypatch):
+    monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
+    app.run()
+    submit = "FormSubmitter:presenter_login-Unlock controls"
+    for _ in range(FREE_ATTEMPTS):
+        app.text_input[0].input("guess")
+        app.button(key=submit).click().run()
+    # locked: even the right password is not checked now
+    app.text_input[0].input("s3cret")
+    app.button(key=submit).click().run()
+    assert any("Too many wrong presenter passwords" in e.value for e in app.error)
+    assert button(app, "Start").disabled and not app.session_state[PRESENTER_KEY]
+
+    session: dict = {}  # the same rules, on the clock a test chooses
+    for _ in range(FREE_ATTEMPTS):
+        assert not try_login(session, "guess", now=100.0)
+    assert login_wait(session, now=100.0) == LOCK_FIRST_S
+    assert not try_login(session, "s3cret", now=100.0 + LOCK_FIRST_S - 1) and not session[PRESENTER_KEY]
+    assert not try_login(session, "guess", now=100.0 + LOCK_FIRST_S)  # the wait is over; still wrong
+    assert login_wait(session, now=100.0 + LOCK_FIRST_S) == 2 * LOCK_FIRST_S  # twice as long
+    later = 100.0 + 3 * LOCK_FIRST_S
+    assert try_login(session, "s3cret", now=later) and session[PRESENTER_KEY]
+    assert not try_login(session, "guess", now=later) and login_wait(session, now=later) == 0  # the count starts over
+
+
 def test_without_a_password_everyone_controls_the_run(monkeypatch):
     monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
     ran = []
@@ -176,7 +209,10 @@ def test_save_checkpoint_and_export_from_the_page(app, monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
     app.run()
     next(b for b in app.button if b.label == "Save checkpoint now").click().run()
-    assert any("nothing to save yet" in e.value for e in app.error) or get_trainer().wait_idle()
+    get_trainer().wait_idle()
+    app.run()
+    assert "nothing to save yet" in live_panel_update(app)["message"]  # said in the page, nothing written
+    assert not (tmp_path / "live" / "state").exists()
     button(app, "Step both").click().run()
     get_trainer().wait_idle()
     next(b for b in app.button if b.label == "Save checkpoint now").click().run()

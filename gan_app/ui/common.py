@@ -4,6 +4,7 @@ that enforce it (hiding a button is not enough: a handler refuses a viewer itsel
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import threading
 import time
@@ -27,6 +28,10 @@ PRESENTER_KEY = "presenter"  # session_state flag: this session entered the pass
 NOTICE_KEY = "notice"  # session_state: (kind, text) left by a handler
 SHOWN_NOTICE_KEY = "notice_shown"  # session_state: (kind, text, monotonic time it stops showing)
 NOTICE_SECONDS = 8.0
+LOGIN_FAILURES_KEY = "login_failures"  # session_state: wrong presenter passwords in a row
+LOGIN_UNTIL_KEY = "login_until"  # session_state: monotonic time before which no try is checked
+FREE_ATTEMPTS = 3  # wrong presenter passwords a session may enter before it has to wait
+LOCK_FIRST_S, LOCK_MAX_S = 10.0, 300.0  # the first wait, doubled on every further wrong one, and its cap
 
 
 _trainer: LiveTrainer | None = None
@@ -72,12 +77,38 @@ def can_control(session: MutableMapping[str, Any]) -> bool:
     return presenter_password() is None or bool(session.get(PRESENTER_KEY))
 
 
-def try_login(session: MutableMapping[str, Any], attempt: str) -> bool:
+def login_wait(session: MutableMapping[str, Any], now: float | None = None) -> float:
+    """Seconds until this session may try the presenter password again (0: now)."""
+    until = float(session.get(LOGIN_UNTIL_KEY, 0.0))
+    return max(0.0, until - (time.monotonic() if now is None else now))
+
+
+def try_login(session: MutableMapping[str, Any], attempt: str, now: float | None = None) -> bool:
+    """Check a presenter password. After FREE_ATTEMPTS wrong ones in a row a session waits
+    LOCK_FIRST_S seconds before its next try is even checked, twice as long after every further
+    wrong one (at most LOCK_MAX_S), so guessing from a tab is slow. The right password clears
+    the count. `now` is time.monotonic() unless given."""
+    now = time.monotonic() if now is None else now
+    wait = login_wait(session, now)
+    if wait > 0:
+        session[NOTICE_KEY] = ("error", f"Too many wrong presenter passwords: try again in {math.ceil(wait)} s.")
+        return False
     expected = presenter_password()
     ok = expected is not None and hmac.compare_digest(attempt.encode(), expected.encode())
     session[PRESENTER_KEY] = ok
-    session[NOTICE_KEY] = ("success", "Presenter controls unlocked.") if ok else ("error", "Wrong presenter password.")
-    return ok
+    if ok:
+        session[LOGIN_FAILURES_KEY] = 0
+        session[NOTICE_KEY] = ("success", "Presenter controls unlocked.")
+        return True
+    failures = int(session.get(LOGIN_FAILURES_KEY, 0)) + 1
+    session[LOGIN_FAILURES_KEY] = failures
+    if failures < FREE_ATTEMPTS:
+        session[NOTICE_KEY] = ("error", "Wrong presenter password.")
+        return False
+    lock = min(LOCK_MAX_S, LOCK_FIRST_S * 2 ** (failures - FREE_ATTEMPTS))
+    session[LOGIN_UNTIL_KEY] = now + lock
+    session[NOTICE_KEY] = ("error", f"Wrong presenter password. Too many wrong tries: the next one in {lock:g} s.")
+    return False
 
 
 def run_control(session: MutableMapping[str, Any], action: Callable[[], object], done: str = "") -> bool:
@@ -114,6 +145,9 @@ def presenter_sidebar() -> None:
             st.caption("Presenter mode: you control the run.")
             return
         st.caption("View only. The presenter controls training.")
+        wait = login_wait(st.session_state)
+        if wait > 0:
+            st.caption(f"Too many wrong passwords: the next try is checked in {math.ceil(wait)} s.")
         with st.form("presenter_login", border=False):
             attempt = st.text_input("Presenter password", type="password")
             if st.form_submit_button("Unlock controls"):
