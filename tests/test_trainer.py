@@ -1,10 +1,12 @@
 """The dashboard's background trainer, without Streamlit."""
 
+import os
 import threading
 import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import wait_for
 
 from gan_app.errors import UsageError
@@ -27,7 +29,6 @@ def test_start_pause_resume_stop_and_reset(trainer):
     wait_for(lambda: trainer.snapshot().step >= 10)
     snap = trainer.snapshot()
     assert snap.status == "running" and snap.grid_png.startswith(b"\x89PNG") and len(snap.history_steps) > 0
-    assert snap.device.startswith("CPU") or snap.device
     trainer.pause()
     trainer.wait_idle()
     paused_at = trainer.snapshot().step
@@ -44,6 +45,33 @@ def test_start_pause_resume_stop_and_reset(trainer):
     snap = trainer.snapshot()
     assert (snap.status, snap.step, snap.grid_png, snap.run_id) == ("idle", 0, None, run_id + 1)
     assert snap.config.batch_size == 8 and len(snap.history_steps) == 0
+
+
+def test_the_device_shown_is_the_one_tensorflow_trains_on():
+    built = []
+
+    def build(preset, images, seed):
+        built.append(FusedStep(preset, images, seed))
+        return built[-1]
+
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=16), build_step=build)
+    try:
+        t.step_once("both")
+        t.wait_idle()
+        assert t.snapshot().step == 1
+        # where the trained weights live, as TensorFlow says
+        where = {tf.DeviceSpec.from_string(w.value.device) for w in built[0].generator.weights + built[0].discriminator.weights}
+        assert len(where) == 1
+        (spec,) = where
+        shown = t.snapshot().device
+        if spec.device_type == "GPU":
+            gpu = tf.config.list_physical_devices("GPU")[spec.device_index or 0]
+            assert shown == tf.config.experimental.get_device_details(gpu)["device_name"]
+        else:
+            assert spec.device_type == "CPU" and not tf.config.list_logical_devices("GPU")
+            assert shown == f"CPU ({os.cpu_count()} cores)"
+    finally:
+        t.close()
 
 
 def test_single_steps_train_one_network_at_a_time(trainer):
