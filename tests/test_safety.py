@@ -120,3 +120,128 @@ def test_an_npz_is_checked_array_by_array_before_loading(tmp_path, arrays, expec
     with pytest.raises(DatasetError, match=expected) as err:
         load_npz(path, max_images=10)
     assert "\n" not in str(err.value) and "odd.npz" in str(err.value)
+
+
+# ---- one writer per run directory ---------------------------------------------------------------
+
+HOLDER = ("import sys; from gan_app.runlock import RunLock; lock = RunLock(sys.argv[1]); "
+          "print('held', flush=True); sys.stdin.read()")
+TRY_LOCK = ("import sys; from gan_app.runlock import RunLock, RunLocked\n"
+            "try:\n    RunLock(sys.argv[1])\nexcept RunLocked as exc:\n    print(exc); sys.exit(2)")
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "cli-run"
+    assert main(["train", "--steps", "4", "--batch-size", "16", "--saving-interval", "2", "--quality-every", "0",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+class Holder:
+    """Another process that holds a run directory's writer lock until it is killed."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], cwd=ROOT, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout.readline() == "held\n"  # blocks until the child has the lock
+        self.pid = self.proc.pid
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no clean-up in the child, the kernel drops the lock
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+def test_a_second_writer_is_refused_in_one_line_and_nothing_changes(cli_run, tmp_path, capsys):
+    from gan_app.live import LiveTrainer
+
+    run = copy_run(cli_run, tmp_path / "run")
+    holder = Holder(run)
+    try:
+        before = tree_digest(run)
+        expected = f"{run} is being trained by process {holder.pid}"
+        assert main(["train", "--resume", str(run), "--steps", "8"]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {expected}"
+        trainer = LiveTrainer(checkpoint_dir=tmp_path / "live")  # the dashboard opening it (GAN_APP_RUN, Models)
+        try:
+            trainer.open_run(run)
+            trainer.wait_idle()
+            assert trainer.snapshot().message == expected and trainer.snapshot().step == 0
+        finally:
+            trainer.close()
+        assert tree_digest(run) == before
+    finally:
+        holder.kill()
+    # the holder was killed without a word: the lock died with it, the run continues
+    assert main(["train", "--resume", str(run), "--steps", "6", "--saving-interval", "2"]) == 0
+    assert [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]] == list(range(6))
+    assert not (run / ".writer.lock").exists()
+
+
+def test_two_cli_processes_never_train_one_run_at_once(cli_run, tmp_path):
+    run = copy_run(cli_run, tmp_path / "run")
+    holder = Holder(run)  # a first `train --resume` as far as the lock goes
+    try:
+        env = dict(os.environ, GAN_APP_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3")
+        second = subprocess.run([sys.executable, "-m", "gan_app", "train", "--resume", str(run), "--steps", "8"],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines()[-1] == f"error: {run} is being trained by process {holder.pid}"
+        assert len([line for line in second.stderr.splitlines() if line.startswith("error")]) == 1
+    finally:
+        holder.kill()
+
+
+def test_the_dashboards_trainer_holds_the_run_it_owns(tmp_path):
+    from gan_app.live import LiveTrainer
+    from gan_app.config import RunConfig
+
+    live = tmp_path / "live"
+    trainer = LiveTrainer(RunConfig(batch_size=16, quality_every=0), checkpoint_dir=live)
+    try:
+        trainer.step_once("both")
+        trainer.wait_idle()
+        other = subprocess.run([sys.executable, "-c", TRY_LOCK, str(live)], cwd=ROOT, capture_output=True, text=True)
+        assert (other.returncode, other.stdout.strip()) == (2, f"{live} is being trained by process {os.getpid()}")
+    finally:
+        trainer.close()
+    free = subprocess.run([sys.executable, "-c", TRY_LOCK, str(live)], cwd=ROOT, capture_output=True, text=True)
+    assert free.returncode == 0, free.stdout  # released on close (and by the kernel if the server dies)
+
+
+def _models_page():
+    from gan_app.ui import models_page
+
+    models_page.render()
+
+
+def test_the_models_page_says_who_trains_a_locked_run(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from gan_app.ui.common import get_trainer
+
+    run = tmp_path / "busy"
+    (run / "state").mkdir(parents=True)
+    (run / "state" / "checkpoint").write_text('model_checkpoint_path: "ckpt-4"\n')
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    holder = Holder(run)
+    get_trainer().close()  # a fresh server's trainer, on this checkpoints folder
+    try:
+        at = AppTest.from_function(_models_page, default_timeout=120).run()
+        at.selectbox(key="run_choice").set_value(run).run()
+        at.button(key="continue_live").click().run()
+        assert [e.value for e in at.error] == [f"{run} is being trained by process {holder.pid}"]
+        assert not at.exception
+    finally:
+        holder.kill()
+        get_trainer().close()
