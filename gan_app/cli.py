@@ -14,6 +14,7 @@ import numpy as np
 
 from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
 from gan_app.data import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
+from gan_app.data_npz import MAX_NPZ_IMAGES
 from gan_app.errors import GanAppError, UsageError
 from gan_app.tfquiet import import_tensorflow_quietly
 
@@ -57,11 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train headless and write a run directory")
     _preset_args(tr)
-    tr.add_argument("--dataset", default=DEFAULT_DATASET, help=f"{', '.join(DATASETS)}, or a path to an .npz")
+    tr.add_argument("--dataset", default=DEFAULT_DATASET,
+                    help=f"{', '.join(DATASETS)}, or a path to an .npz (at most {MAX_NPZ_IMAGES:,} images) or a .zip")
     tr.add_argument("--steps", type=_positive, required=True, help="training iterations (the tutorial's epoch)")
     tr.add_argument("--saving-interval", type=_positive, default=None, metavar="K",
                     help="save a sample grid every K steps (default 200; a resumed run keeps its own)")
-    tr.add_argument("--out", type=Path, help="run directory to write (required unless --resume)")
+    tr.add_argument("--out", type=Path, help="a new run directory to write (required unless --resume); "
+                                               "a folder that holds a run is refused")
     tr.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
     tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="K",
                     help="save the full training state to DIR/state every K steps (keeps the last 3; "

@@ -2,9 +2,14 @@
 gan_train(epoch, batch_size, saving_interval) done properly.
 
 Above the run layer (gan_app.run: metrics.csv, quality.csv, samples/, state/) it adds a progress
-line, TensorBoard logs (`logs/`) and, at the end, a final checkpoint, `generator.keras` and
-`meta.json`, written last and atomically: a run directory without meta.json is not finished.
-A run trained here continues in the dashboard (GAN_APP_RUN=DIR) and the other way round.
+line, TensorBoard logs (`logs/`) and, at the end, a final checkpoint and the run layer's export:
+`generator.keras`, `discriminator.keras` and `meta.json`, written last and atomically: a run
+directory without meta.json is not finished. A run trained here continues in the dashboard
+(GAN_APP_RUN=DIR) and the other way round.
+
+A new run never goes into a folder that holds one (that is what `--resume` is for), and the
+process holds the run directory's writer lock (gan_app.runlock) from before its first write to
+after its last, so a second `train --resume` or a dashboard cannot interleave with it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import tensorflow as tf
 
 from gan_app.config import METRICS, RunConfig
 from gan_app.errors import GanAppError, UsageError
-from gan_app.files import atomic_write_json, ensure_writable_dir, save_model_atomic
+from gan_app.files import ensure_writable_dir
 from gan_app.quality import Quality
-from gan_app.data import load_dataset
+from gan_app.data import Dataset, load_dataset
 from gan_app.run import Run, check_dataset, read_run_config
+from gan_app.run_dirs import check_new_run_dir
+from gan_app.runlock import RunLock, check_free
 
 CHUNK = 10  # steps per compiled call between progress updates
 RESUME_OVERRIDES = ("batch_size", "sample_interval", "quality_every", "quality_samples", "checkpoint_every")
@@ -79,10 +86,20 @@ def gan_train(config: RunConfig, out: Path, steps: int, command: str = "", *, re
     if steps <= 0:
         raise UsageError(f"--steps must be > 0, got {steps}")
     config.validate()
+    if not resume:
+        check_new_run_dir(out)  # never over an earlier run or export: nothing is touched
+    check_free(out)  # refused at once when another process trains it (RunLock below decides)
     dataset = load_dataset(config.dataset)
     check_dataset(config.preset_obj(), dataset)  # wrong arguments write nothing
     out = ensure_writable_dir(out)
-    run = Run(config, out, resume=resume, commands=commands or [], dataset=dataset)  # a run that does not fit writes nothing
+    with RunLock(out):  # one writer per run directory, until the export is whole
+        _train_locked(config, out, steps, command, resume, commands or [], dataset, progress)
+    return out
+
+
+def _train_locked(config: RunConfig, out: Path, steps: int, command: str, resume: bool, commands: list[str],
+                  dataset: Dataset, progress: Callable[[int, int, np.ndarray, float], None] | None) -> None:
+    run = Run(config, out, resume=resume, commands=commands, dataset=dataset)  # a run that does not fit writes nothing
     if run.step >= steps:
         run.close()
         raise UsageError(f"{out} is at step {run.step:,} already; pass --steps larger than that to continue it")
@@ -105,9 +122,7 @@ def gan_train(config: RunConfig, out: Path, steps: int, command: str = "", *, re
     finally:
         run.close()
         tensorboard.close()
-    save_model_atomic(run.step_obj.sampler, out / "generator.keras")
-    atomic_write_json(out / "meta.json", run.describe())
-    return out
+    run.export(out)  # the dashboard's export too: generator.keras, discriminator.keras, meta.json last
 
 
 class ProgressBar:

@@ -369,9 +369,14 @@ class Run:
         return {"fid": fid, "score": score, "covered": int(covered), "histogram": list(self.quality.histogram),
                 "label_accuracy": self.quality.label_accuracy}
 
-    def export(self, directory: Path, command: str = "") -> None:
-        """generator.keras, discriminator.keras (D of the same step) + meta.json (written last, atomically)."""
-        write_export(directory, self.step_obj.sampler, self.describe(command), self.step_obj.discriminator)
+    def export(self, directory: Path, command: str = "", exported_by: str = "") -> None:
+        """generator.keras, discriminator.keras (D of the same step) + meta.json (written last,
+        atomically). `exported_by` marks meta.json with who wrote the export (the dashboard
+        replaces only exports it marked as its own)."""
+        meta = self.describe(command)
+        if exported_by:
+            meta["exported_by"] = exported_by
+        write_export(directory, self.step_obj.sampler, meta, self.step_obj.discriminator)
 
     def close(self) -> None:
         if self.files is not None:

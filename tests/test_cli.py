@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_app.checkpoint import load_discriminator_file
 from gan_app.cli import main
 from gan_app.config import get_preset
 
@@ -53,6 +54,10 @@ def test_train_writes_metrics_samples_generator_and_meta_last(tmp_path):
     assert meta["command"].startswith("python -m gan_app train --preset fast")
     generator = keras.models.load_model(out_dir / "generator.keras", safe_mode=True)
     assert generator(np.zeros((2, meta["latent_dim"]), np.float32)).shape == (2, 28, 28, 1)
+    # the run layer's export, as the dashboard's: D of the same step beside G
+    assert "discriminator.keras" in res.stdout
+    discriminator = load_discriminator_file(out_dir / "discriminator.keras", meta)
+    assert discriminator(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 1)
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
@@ -111,18 +116,37 @@ def test_bad_npz_through_the_cli(tmp_path, capsys):
     assert "no 'x'" in capsys.readouterr().err
 
 
-def test_rerun_into_a_finished_directory_removes_the_old_meta_first(tmp_path):
+def tree_digest(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_validation_failure_leaves_the_out_folder_untouched(tmp_path):
     out_dir = tmp_path / "run"
     out_dir.mkdir()
-    (out_dir / "meta.json").write_text("{}")
+    (out_dir / "notes.txt").write_text("mine")
     # batch larger than a 3-image dataset: fails after validation, before any training
     small = tmp_path / "small.npz"
     np.savez(small, x=np.zeros((3, 28, 28), np.uint8))
     assert main(["train", "--steps", "2", "--dataset", str(small), "--out", str(out_dir)]) == 2
-    assert (out_dir / "meta.json").exists()  # validation failed before anything was touched
+    assert sorted(p.name for p in out_dir.iterdir()) == ["notes.txt"]
     assert main(["train", "--steps", "2", "--batch-size", "2", "--dataset", str(small), "--out", str(out_dir),
-                 "--saving-interval", "5"]) == 0
+                 "--saving-interval", "5", "--quality-every", "0"]) == 0  # a folder without a run is fine
     assert json.loads((out_dir / "meta.json").read_text())["dataset"] == "small"
+
+
+@pytest.mark.parametrize("held", ["meta.json", "metrics.csv", "state/checkpoint", "generator.keras"])
+def test_out_onto_a_folder_holding_a_run_is_refused_and_changes_nothing(tmp_path, capsys, held):
+    out_dir = tmp_path / "run"
+    (out_dir / held).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / held).write_text("an earlier run's file")
+    before = tree_digest(out_dir)
+    assert main(["train", "--steps", "2", "--out", str(out_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {out_dir} already holds a run; nothing was changed. Continue it with --resume {out_dir}, "
+                   "or choose a new --out")
+    assert tree_digest(out_dir) == before
 
 
 def test_bench_prints_one_json_line():
