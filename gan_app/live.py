@@ -1,10 +1,13 @@
 """The dashboard's driver of a run: the one background training run of a server.
 
-A `LiveTrainer` owns a worker thread, the only thread that touches TensorFlow, and the run
-(gan_app.run.Run) it trains in a run directory like any other (checkpoints/live/ by default).
-Pages send it commands (start, pause, step, live settings, open a run...) through a queue and
-read `snapshot()`: an immutable copy published under a lock after every chunk of steps. The
-trainer never calls st.*; the pages never touch its models.
+A `LiveTrainer` owns a worker thread, the only thread that touches the run's own models, and
+the run (gan_app.run.Run) it trains in a run directory like any other (checkpoints/live/ by
+default). Other threads use TensorFlow on models of their own: the latent lab and projection on
+copies of the weights (`copy_generator()`), the Models page on the exports it opens. Pages send
+commands through a queue and read `snapshot()`, an immutable copy published under a lock after
+every chunk of steps (built by gan_app.live_publish). The trainer never calls st.*. While it owns
+a run directory it holds the directory's writer lock (gan_app.runlock): a run another process
+trains is not opened, and the message names that process.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from gan_app.checkpoint import discard_state, has_checkpoint
 from gan_app.config import RunConfig
 from gan_app.errors import GanAppError, UsageError
 from gan_app.lab import GeneratorWeights
+from gan_app.live_publish import build_snapshot, generator_weights
 from gan_app.live_types import ALLOWED, CHUNK_SECONDS, LIVE_FIELDS, Snapshot
 from gan_app.live_view import RunView
 from gan_app.run import Run, read_run_config
+from gan_app.run_dirs import DASHBOARD_EXPORT, check_export_target
+from gan_app.runlock import Ownership, RunLocked
 from gan_app.step import TrainingStep, device_name
 
 __all__ = ["LiveTrainer", "RunConfig", "Snapshot"]
@@ -65,6 +69,7 @@ class LiveTrainer:
         self._snapshot = Snapshot(config=self._config, device=self._device, run_id=self._run_id, run_dir=self._dir)
         self._version = 0  # of the published snapshot
         self._run: Run | None = None  # worker-only from here on
+        self._writer = Ownership()  # the writer lock of the run directory this trainer owns
         self._clear()
         if checkpoint_dir is not None and has_checkpoint(checkpoint_dir):
             self._send("open_run", checkpoint_dir)
@@ -112,9 +117,12 @@ class LiveTrainer:
             raise UsageError("this server keeps no checkpoints")
         self._send("save")
 
-    def export(self, directory: Path) -> None:
-        """Write generator.keras + meta.json of the current generator (and D) into `directory`."""
-        self._send("export", Path(directory))
+    def export(self, directory: Path, replace: bool = False) -> None:
+        """Write generator.keras + meta.json of the current generator (and D) into `directory`.
+        Never over a shipped model, a run or a model exported elsewhere; over an earlier export
+        of a dashboard only with `replace` (gan_app.run.check_export_target says why not)."""
+        check_export_target(Path(directory), replace)
+        self._send("export", (Path(directory), replace))
 
     def copy_generator(self, timeout: float = 10.0) -> GeneratorWeights | None:
         """A copy of the live generator's weights (for the latent lab); None before any training."""
@@ -184,6 +192,7 @@ class LiveTrainer:
             if command == "close":
                 self._save_on_close()
                 self._close_run()
+                self._writer.keep(None)
                 return
             try:
                 if command is not None:
@@ -206,35 +215,25 @@ class LiveTrainer:
             arg.set()
         elif command in ALLOWED and self._status not in ALLOWED[command]:
             return  # another tab's click from the state before: nothing to do
-        elif command == "start":
-            self._ensure_run()
+        elif command in ("start", "resume"):
+            if command == "start":
+                self._ensure_run()
             self._status, self._message = "running", ""
-            self._view.restart_clock()
-        elif command == "resume":
-            self._status, self._message = "running", ""
-            self._view.restart_clock()  # the pause is not training time
-        elif command == "pause":
-            self._status = "paused"
-        elif command == "stop":
-            self._status = "stopped"
-        elif command == "reset":
-            self._reset(arg)
-        elif command == "open_run":
-            self._open_run(arg)
-        elif command == "copy_generator":
-            self._copy_generator(arg)
+            self._view.restart_clock()  # a pause is not training time
+        elif command in ("pause", "stop"):
+            self._status = "paused" if command == "pause" else "stopped"
         elif command == "save":
             self._save(explicit=True)
-        elif command == "export":
-            self._export(arg)
-        elif command == "step":
-            self._single_step(arg)
         elif command == "live":
             self._config = dataclasses.replace(self._config, **arg)
             if self._run is not None:
                 self._run.set_live(**arg)
         elif command == "grid_every":
             self._grid_every = arg
+        else:
+            handlers = {"reset": self._reset, "open_run": self._open_run, "copy_generator": self._copy_generator,
+                        "export": self._export, "step": self._single_step}
+            handlers[command](arg)
 
     def _new_run(self, config: RunConfig, run_dir: Path | None, resume: bool, commands: list[str]) -> Run:
         run = Run(config, run_dir, resume=resume, commands=commands, build_step=self._build_step, meter=self._meter)
@@ -244,14 +243,22 @@ class LiveTrainer:
     def _ensure_run(self) -> None:
         if self._run is not None:
             return
+        lock = self._writer.take(self._dir)  # RunLocked: another process trains this directory
         self._message = "building the models..."
         self._publish()
-        self._run = self._new_run(self._config, self._dir, resume=False, commands=[DASHBOARD_COMMAND])
+        try:
+            self._run = self._new_run(self._config, self._dir, resume=False, commands=[DASHBOARD_COMMAND])
+        except BaseException:
+            self._writer.drop(lock)
+            raise
+        self._writer.keep(lock)
         self._message = ""
         self._draw_grid()
 
     def _reset(self, config: RunConfig | None) -> None:
+        lock = self._writer.take(self._home)  # RunLocked: the run goes on as it was
         self._close_run()
+        self._writer.keep(lock)
         if config is not None:
             self._config = config
         self._run_id = next(_RUN_IDS)
@@ -263,19 +270,23 @@ class LiveTrainer:
     def _open_run(self, run_dir: Path) -> None:
         self._message = f"opening {run_dir}..."
         self._publish()
+        lock = None
         try:
+            lock = self._writer.take(run_dir)
             config, commands = read_run_config(run_dir)
             if not config.checkpoint_every:  # a CLI run without --checkpoint-every: a live run keeps saving
                 config = config.replace(checkpoint_every=RunConfig.checkpoint_every)
             run = self._new_run(config, run_dir, resume=True, commands=[*commands, DASHBOARD_COMMAND])
         except GanAppError as exc:
-            self._message = f"{run_dir} cannot be continued: {exc}"
+            self._writer.drop(lock)
+            self._message = str(exc) if isinstance(exc, RunLocked) else f"{run_dir} cannot be continued: {exc}"
             if self._run is None:
                 self._status = "error"  # nothing else to show; Start trains a fresh run
             return  # the current run goes on as it was
         if self._run is not None and self._run.state is not None and self._dir != run_dir:
             self._run.save()  # nothing of the current run is lost
         self._close_run()
+        self._writer.keep(lock)
         self._run, self._dir, self._config = run, run_dir, config
         self._run_id = next(_RUN_IDS)
         self._clear()
@@ -348,11 +359,7 @@ class LiveTrainer:
     def _copy_generator(self, reply: dict[str, Any]) -> None:
         try:
             if self._run is not None:
-                p = self._run.preset
-                reply["weights"] = GeneratorWeights(
-                    p.name, self._run.step, self._weights_version, self._run_id,
-                    tuple(w.copy() for w in self._run.step_obj.sampler.get_weights()), p.noise, p.output_min, p.output_max,
-                    tuple(w.copy() for w in self._run.step_obj.discriminator.get_weights()))
+                reply["weights"] = generator_weights(self._run, self._weights_version, self._run_id)
         finally:
             reply["done"].set()
 
@@ -364,49 +371,23 @@ class LiveTrainer:
         if explicit:
             self._message = f"Checkpoint saved at step {self._run.step:,} in {self._dir}."
 
-    def _export(self, directory: Path) -> None:
+    def _export(self, target: tuple[Path, bool]) -> None:
+        directory, replace = target
         if self._run is None:
             raise UsageError("nothing to export yet: press Start or a Step button first")
-        self._run.export(directory)
+        try:
+            check_export_target(directory, replace)  # again: the folder may have changed since the click
+        except GanAppError as exc:
+            self._message = str(exc)  # the run goes on; nothing was written
+            return
+        self._run.export(directory, exported_by=DASHBOARD_EXPORT)
         self._message = f"Exported the generator at step {self._run.step:,} to {directory}."
 
     def _publish(self) -> None:
-        run, view = self._run, self._view
-        running = self._status == "running"
-        steps, rows = view.curves(run, running)
-        rate = view.rate(running)
-        q_steps, q_rows = run.quality.arrays() if run is not None else (np.zeros(0), np.zeros((0, 3)))
-        elapsed = run.elapsed if run is not None else 0.0
         self._version += 1
-        snap = Snapshot(
-            version=self._version,
-            status=self._status,
-            message=self._message,
-            step=run.step if run is not None else 0,
-            steps_per_s=rate,
-            images_per_s=rate * (run.preset.batch_size if run is not None else 0),
-            elapsed_s=elapsed,
-            device=self._device,
-            config=self._config,
-            run_dir=self._dir,
-            grid_every=self._grid_every,
-            history_steps=steps,
-            history=rows,
-            history_version=view.history_version,
-            grid_png=view.grid_png,
-            grid_step=view.grid_step,
-            grid_scores=view.grid_scores,
-            grid_columns=view.grid_columns,
-            frames=tuple(view.frames.frames),
-            run_id=self._run_id,
-            weights_version=self._weights_version,
-            quality_steps=q_steps,
-            quality=q_rows,
-            histogram=run.quality.histogram if run is not None else (),
-            label_accuracy=run.quality.label_accuracy if run is not None else None,
-            quality_note=run.quality_note if run is not None else "",
-            quality_cost=run.quality.seconds / elapsed if run is not None and elapsed else 0.0,
-            checkpoint_step=self._checkpoint_step,
-        )
+        snap = build_snapshot(
+            version=self._version, status=self._status, message=self._message, run=self._run, view=self._view,
+            device=self._device, config=self._config, run_dir=self._dir, grid_every=self._grid_every,
+            run_id=self._run_id, weights_version=self._weights_version, checkpoint_step=self._checkpoint_step)
         with self._lock:
             self._snapshot = snap

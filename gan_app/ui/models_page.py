@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from gan_app.checkpoint import (
@@ -15,6 +17,7 @@ from gan_app.checkpoint import (
     open_upload,
 )
 from gan_app.images import grid_png
+from gan_app.runlock import check_free
 from gan_app.ui.common import can_control, checkpoints_root, get_trainer, run_control, show_notice
 
 MODEL_KEY = "opened_model"  # session_state: the Export this session explores
@@ -22,8 +25,6 @@ MODEL_KEY = "opened_model"  # session_state: the Export this session explores
 
 @st.cache_resource(show_spinner="Loading the generator...", max_entries=8)
 def _cached_export(path: str, mtime: float) -> Export:
-    from pathlib import Path
-
     return open_export(Path(path))
 
 
@@ -42,6 +43,12 @@ def run_dirs() -> list:
     return sorted(p for p in root.iterdir() if p.is_dir() and has_checkpoint(p)) if root.is_dir() else []
 
 
+def _continue(run_dir: Path) -> None:
+    """Open `run_dir` as the live run; RunLocked (one line) when another process trains it."""
+    check_free(run_dir)
+    get_trainer().open_run(run_dir)
+
+
 def continue_live() -> None:
     """Any saved run becomes the live run, paused at its last checkpoint (presenter only)."""
     runs = run_dirs()
@@ -54,7 +61,7 @@ def continue_live() -> None:
                           help="A run trained by the CLI or by this dashboard; it continues on the Train page.")
     snap = get_trainer().snapshot()
     st.button("Continue this run live", key="continue_live", disabled=not can_control(st.session_state) or not snap.allows("open_run"),
-              on_click=lambda: run_control(st.session_state, lambda: get_trainer().open_run(choice),
+              on_click=lambda: run_control(st.session_state, lambda: _continue(choice),
                                            f"Opening {choice.name} on the Train page: it shows the run's step and "
                                            "curves, paused; press Resume there."),
               help="Pause or stop the live run first. Its last steps are saved before the switch.")

@@ -33,6 +33,7 @@ from gan_app.ui.common import (
 )
 
 EXPORT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REPLACE_KEY = "export_replace"  # session_state: the presenter asks to replace an earlier export
 DOWNLOAD_SCALE = 4  # live grids are kept one pixel per pixel; downloads enlarge them
 # Grids travel at one pixel per pixel; the browser enlarges them without blurring.
 PIXELATED = "<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>"
@@ -64,7 +65,11 @@ def _export(trainer: LiveTrainer) -> None:
     if not EXPORT_NAME.fullmatch(name) or name == LIVE_RUN:
         st.session_state[NOTICE_KEY] = ("error", "Export names use letters, digits, '-' and '_' (and not 'live').")
         return
-    run_control(st.session_state, lambda: trainer.export(checkpoints_root() / name))
+    replace = bool(st.session_state.get(REPLACE_KEY))
+    # refused in one line, before anything is written: a shipped model's name, a run, a model
+    # exported elsewhere, or an earlier export of a dashboard without "Replace"
+    if run_control(st.session_state, lambda: trainer.export(checkpoints_root() / name, replace=replace)):
+        st.session_state[REPLACE_KEY] = False  # each replacement is asked for again
 
 
 def _defaults(snap: Snapshot) -> None:
@@ -135,6 +140,9 @@ def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
         st.text_input("Export name", key="export_name", disabled=locked,
                       help="generator.keras, discriminator.keras and meta.json go to checkpoints/<name>/, for the Models "
                            "page and the latent lab")
+        st.checkbox("Replace an earlier export", key=REPLACE_KEY, disabled=locked,
+                    help="Only an export this dashboard wrote under that name. Shipped models, runs and models "
+                         "exported elsewhere are never replaced.")
         st.button("Export generator", on_click=_export, args=(trainer,), disabled=locked)
 
         st.subheader("This page")
