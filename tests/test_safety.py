@@ -245,3 +245,105 @@ def test_the_models_page_says_who_trains_a_locked_run(tmp_path, monkeypatch):
     finally:
         holder.kill()
         get_trainer().close()
+
+
+# ---- nothing overwritten by accident ------------------------------------------------------------
+
+def test_out_onto_a_shipped_model_is_refused_and_it_stays_as_shipped(capsys):
+    from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT
+
+    for shipped in (SHIPPED_EXPORT, SHIPPED_CONDITIONAL):
+        before = tree_digest(shipped)
+        assert main(["train", "--steps", "2", "--out", str(shipped)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {shipped} already holds a run") and "--resume" in err and len(err.splitlines()) == 1
+        assert tree_digest(shipped) == before
+
+
+def test_export_refuses_shipped_names_runs_and_foreign_models_and_replaces_only_its_own(cli_run, tmp_path):
+    import json
+    import shutil
+
+    from gan_app.checkpoint import SHIPPED_EXPORT
+    from gan_app.config import RunConfig
+    from gan_app.live import LiveTrainer
+
+    run = copy_run(cli_run, tmp_path / "run")
+    foreign = tmp_path / "foreign"
+    shutil.copytree(SHIPPED_EXPORT, foreign)
+    before = {p: tree_digest(p) for p in (run, foreign)}
+    trainer = LiveTrainer(RunConfig(batch_size=16, quality_every=0))
+    try:
+        trainer.step_once("both")
+        for name in ("mnist5k-wide", "mnist5k-conditional"):
+            with pytest.raises(GanAppError, match=f"^{name} is the name of a model shipped with the app"):
+                trainer.export(tmp_path / name, replace=True)
+            assert not (tmp_path / name).exists()
+        for target in (run, foreign):
+            with pytest.raises(GanAppError, match="already holds a run or a model this dashboard did not export"):
+                trainer.export(target, replace=True)
+        trainer.export(tmp_path / "demo")
+        trainer.wait_idle()
+        meta = json.loads((tmp_path / "demo" / "meta.json").read_text())
+        assert (meta["steps"], meta["exported_by"]) == (1, "dashboard")
+        trainer.step_once("both")
+        with pytest.raises(GanAppError, match="holds an earlier export of this dashboard; tick \"Replace"):
+            trainer.export(tmp_path / "demo")
+        trainer.export(tmp_path / "demo", replace=True)  # the presenter confirmed
+        trainer.wait_idle()
+        assert json.loads((tmp_path / "demo" / "meta.json").read_text())["steps"] == 2
+        assert (tmp_path / "demo" / "discriminator.keras").is_file()
+    finally:
+        trainer.close()
+    assert {p: tree_digest(p) for p in (run, foreign)} == before
+
+
+def test_an_upload_is_converted_once_per_file_content(monkeypatch):
+    from gan_app.ui import dataset_upload
+
+    data = io.BytesIO()
+    np.savez_compressed(data, x=np.zeros((70, 28, 28), np.uint8))
+    calls = []
+    real = dataset_upload._convert
+    monkeypatch.setattr(dataset_upload, "_convert", lambda *args: calls.append(args[0]) or real(*args))
+    dataset_upload._convert_once.clear()
+    for _ in range(3):  # the page's reruns while the file sits in the uploader
+        first = dataset_upload.convert_upload("mine.npz", data.getvalue(), 64)
+    assert first.count == 70 and not first.error and calls == ["mine.npz"]
+    refused = dataset_upload.convert_upload("mine.npz", data.getvalue(), 128)  # a larger batch: checked again
+    assert "fewer than one batch" in refused.error and dataset_upload.convert_upload("mine.npz", data.getvalue(), 128) == refused
+    assert calls == ["mine.npz", "mine.npz"]  # a refusal is kept too
+
+
+def test_the_train_pages_export_asks_before_replacing_its_own_export(monkeypatch, tmp_path):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from gan_app.ui.common import SHOWN_NOTICE_KEY, current_trainer, get_trainer
+
+    monkeypatch.delenv("GAN_APP_PRESENTER_PASSWORD", raising=False)
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    if current_trainer() is not None:
+        current_trainer().close()
+    at = AppTest.from_file(str(ROOT / "gan_app" / "ui" / "main.py"), default_timeout=60).run()
+    try:
+        next(b for b in at.button if b.label == "Step both").click().run()
+        get_trainer().wait_idle()
+
+        def export(name: str) -> list[str]:
+            at.session_state[SHOWN_NOTICE_KEY] = (None, None, 0.0)  # only this click's notice
+            at.text_input(key="export_name").set_value(name).run()
+            next(b for b in at.button if b.label == "Export generator").click().run()
+            get_trainer().wait_idle()
+            return [e.value for e in at.error]
+
+        assert export("mnist5k-wide") == ["mnist5k-wide is the name of a model shipped with the app; choose another "
+                                          "export name"]
+        assert export("demo") == [] and json.loads((tmp_path / "demo" / "meta.json").read_text())["steps"] == 1
+        assert "holds an earlier export of this dashboard" in export("demo")[0]
+        at.checkbox(key="export_replace").check().run()
+        assert export("demo") == [] and at.checkbox(key="export_replace").value is False  # asked again next time
+        assert not at.exception
+    finally:
+        get_trainer().close()
