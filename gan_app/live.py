@@ -256,7 +256,11 @@ class LiveTrainer:
         self._draw_grid()
 
     def _reset(self, config: RunConfig | None) -> None:
-        lock = self._writer.take(self._home)  # RunLocked: the run goes on as it was
+        try:
+            lock = self._writer.take(self._home)
+        except RunLocked as exc:
+            self._message = str(exc)  # the run goes on as it was
+            return
         self._close_run()
         self._writer.keep(lock)
         if config is not None:

@@ -13,7 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from gan_app.errors import GanAppError
+from gan_app.errors import GanAppError, UsageError
 
 LOCK_NAME = ".writer.lock"
 
@@ -42,9 +42,13 @@ class RunLock:
         """Take the lock (creating `run_dir` if needed); RunLocked when another writer has it."""
         self.dir = Path(run_dir)
         self.path = self.dir / LOCK_NAME
-        self.dir.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise UsageError(f"cannot write to {self.dir} ({exc.strerror or exc}); a run is trained in a "
+                                 "folder it can write to") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
