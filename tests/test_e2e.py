@@ -230,3 +230,66 @@ def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise
+
+
+def _live_sockets(page):
+    """Every live socket the page opens: how many frames each has received."""
+    sockets = []
+
+    def opened(ws):
+        if "/live/socket" in ws.url:
+            entry = {"frames": 0}
+            sockets.append(entry)
+            ws.on("framereceived", lambda _: entry.__setitem__("frames", entry["frames"] + 1))
+
+    page.on("websocket", opened)
+    return sockets
+
+
+def test_a_refused_live_panel_stops_retrying_and_says_why(request):
+    """One live connection allowed: the teacher's tab takes it, a second tab is told the server is
+    full, and a page whose name was rebound to this server (DNS rebinding) is never let in. Both
+    give up after a few tries and say so."""
+    from playwright.sync_api import sync_playwright
+
+    from gan_app.bench.browser import CHROMIUM_ARGS
+    from gan_app.ui.live_panel import MAX_REFUSED, RETRY_MS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    env = {"GAN_APP_LIVE_SOCKETS": "1"}
+    with DashboardServer(env=env, log_path=ARTIFACTS / f"{request.node.name}.log") as srv, sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM,
+                               args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP evil.example 127.0.0.1"])
+        pages = []
+        try:
+            teacher = b.new_page(viewport={"width": 1600, "height": 1100})
+            pages.append(teacher)
+            teacher_sockets = _live_sockets(teacher)
+            goto_app(teacher, srv.url)
+            # (Playwright hands the page's events over while it waits, not while the test sleeps)
+            wait_until(lambda: teacher.wait_for_timeout(100) or (teacher_sockets and teacher_sockets[0]["frames"] > 0),
+                       what="the teacher's live socket")
+
+            notice = "[data-live='notice']"
+            student = b.new_page(viewport={"width": 1280, "height": 900})
+            pages.append(student)
+            student_sockets = _live_sockets(student)
+            goto_app(student, srv.url)
+            student.locator(notice).get_by_text("all 1 of the server's live connections are taken").wait_for(timeout=60_000)
+            assert len(student_sockets) == MAX_REFUSED and all(s["frames"] == 0 for s in student_sockets)
+            student.wait_for_timeout(RETRY_MS * (MAX_REFUSED + 1))
+            assert len(student_sockets) == MAX_REFUSED  # it stopped trying
+
+            rebound = b.new_page(viewport={"width": 1280, "height": 900})
+            pages.append(rebound)
+            rebound_sockets = _live_sockets(rebound)
+            goto_app(rebound, f"http://evil.example:{srv.port}")  # Streamlit's own page still loads
+            rebound.locator(notice).get_by_text("lost its connection").wait_for(timeout=60_000)
+            assert len(rebound_sockets) == MAX_REFUSED and all(s["frames"] == 0 for s in rebound_sockets)
+            assert teacher.locator(notice).is_hidden()
+        except BaseException:
+            for i, page in enumerate(pages):
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-page{i}.png"), full_page=True)
+            raise
+        finally:
+            b.close()

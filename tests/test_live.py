@@ -2,19 +2,24 @@
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from streamlit.testing.v1 import AppTest
 
 from gan_app.config import RunConfig
 from gan_app.live import LiveTrainer
 from gan_app.live_types import Snapshot
 from gan_app.ui.common import get_trainer
-from gan_app.ui.live_channel import LiveChannel, live_update, parse_every, same_origin
+from gan_app import live_view
+from gan_app.step import FusedStep
+from gan_app.ui.live_channel import LiveChannel, live_update, parse_every
 from gan_app.ui.shared import RENDERS, SharedRenders
+from gan_app.ui.socket_guard import ConnectionCap, origin_matches
 
 MAIN = Path(__file__).resolve().parent.parent / "gan_app" / "ui" / "main.py"
 
@@ -105,41 +110,94 @@ def test_the_live_update_says_what_the_page_showed():
     assert update["message_kind"] == "error" and "boom" in update["message"]
     assert update["grid"] is None and update["caption"] == ""
     assert parse_every("0.01") == 0.5 and parse_every("99") == 5.0 and parse_every("junk") == 1.0
-    assert same_origin("http://class.local:8501", "class.local:8501") and same_origin(None, "x:1")
-    assert not same_origin("https://elsewhere.example", "class.local:8501")
 
 
-class _SlowRecordStep:
-    """A real FusedStep whose every call also waits: the wall clock, not the compiled call, is
-    what the page's steps/s must show."""
+class _Clock:
+    """The clock the page's steps/s is read from, moved only by training."""
 
-    def __new__(cls, preset, images, seed):
-        from gan_app.step import FusedStep
+    def __init__(self) -> None:
+        self.now = 1000.0
 
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_steps_per_second_comes_from_the_wall_clock(monkeypatch):
+    """Each step takes 0.25 s of the clock the page reads, while the compiled call itself takes
+    a few milliseconds: the page must show 4 steps/s, not the compiled call's hundreds."""
+    clock = _Clock()
+    monkeypatch.setattr(live_view, "time", clock)
+
+    def slow_step(preset, images, seed):
         step = FusedStep(preset, images, seed)
         train = step.train
 
         def slow_train(n=1):
             rows = train(n)
-            time.sleep(0.25)  # as long as a whole compiled call: a compiled-call rate would read twice too high
+            clock.now += 0.25 * n
             return rows
 
         step.train = slow_train
         return step
 
-
-def test_steps_per_second_comes_from_the_wall_clock():
-    t = LiveTrainer(RunConfig(preset="fast", batch_size=8), build_step=_SlowRecordStep)
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=8), build_step=slow_step)
     try:
         t.start()
-        deadline = time.monotonic() + 60
-        while t.snapshot().step < 30 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        s0, t0 = t.snapshot().step, time.monotonic()
-        time.sleep(3)
+        wait_for(lambda: t.snapshot().steps_per_s > 0)  # two chunks trained: a rate to show
         snap = t.snapshot()
-        wall = (snap.step - s0) / (time.monotonic() - t0)
-        assert snap.steps_per_s == pytest.approx(wall, rel=0.3)
-        assert snap.images_per_s == pytest.approx(snap.steps_per_s * 8)
+        assert snap.status == "running" and snap.step > 0
+        assert snap.steps_per_s == pytest.approx(4.0)
+        assert snap.images_per_s == pytest.approx(4.0 * 8)
     finally:
         t.close()
+
+
+@pytest.fixture
+def streamlit_options():
+    """Set Streamlit options for one test, and put them back."""
+    from streamlit import config
+
+    saved = {}
+
+    def set_option(name, value):
+        saved.setdefault(name, config.get_option(name))
+        config.set_option(name, value)
+
+    yield set_option
+    for name, value in saved.items():
+        config.set_option(name, value)
+
+
+def test_only_pages_of_this_server_may_open_the_live_socket(streamlit_options):
+    lan, loop = ("192.168.1.20", 8501), ("127.0.0.1", 8501)
+    assert origin_matches("http://192.168.1.20:8501", lan)  # a student's tab on the address it dialled
+    assert origin_matches("http://192.168.1.20:8501", ("::ffff:192.168.1.20", 8501))  # the same, by IPv6
+    assert origin_matches("http://localhost:8501", loop) and origin_matches("http://[::1]:8501", ("::1", 8501))
+    assert origin_matches(f"http://{socket.gethostname()}:8501", lan)  # this machine by its name
+    assert not origin_matches(None, loop) and not origin_matches("", loop)  # no Origin: not a page
+    # DNS rebinding: a foreign page whose name now points here; its Host would agree with its Origin
+    assert not origin_matches("http://evil.example:8501", lan) and not origin_matches("http://evil.example:8501", loop)
+    assert not origin_matches("http://localhost:8501", lan)  # a page on the student's own machine
+    assert not origin_matches("http://192.168.1.20:3000", lan)  # another server on this machine
+    assert not origin_matches("null", loop) and not origin_matches("file://", loop)
+    assert not origin_matches("http://192.168.1.20:99999", lan)  # malformed
+    # names the operator gave the server
+    assert not origin_matches("https://gan.school.example", lan)
+    streamlit_options("server.allowedHosts", ["gan.school.example", "*.class.example"])
+    assert origin_matches("http://gan.school.example:8501", lan) and origin_matches("http://a.class.example:8501", lan)
+    assert not origin_matches("http://class.example.evil:8501", lan)
+    streamlit_options("server.corsAllowedOrigins", ["https://proxy.example"])
+    assert origin_matches("https://proxy.example", loop)  # listed whole, port and all
+
+
+def test_a_connection_cap_admits_at_most_its_limit():
+    cap = ConnectionCap(2)
+    with cap.hold() as first, cap.hold() as second:
+        with cap.hold() as third:
+            assert (first, second, third) == (True, True, False) and cap.open == 2
+        assert cap.open == 2  # a refused holder gave back nothing it did not take
+    assert cap.open == 0
+    with pytest.raises(RuntimeError):
+        cap.release()
+    with pytest.raises(ValueError):
+        ConnectionCap(0)

@@ -7,7 +7,8 @@ wake-ups, every second, for every tab). Instead the live panel keeps one websock
 whose refresh interval is due, in one burst per interval. (A websocket, not server-sent events:
 a browser keeps at most six HTTP connections to one server, so a seventh tab of a stream-per-tab
 page would never load.) The route is part of the Streamlit app itself (`st.App` in
-dashboard.py), so `streamlit run dashboard.py` still starts everything.
+dashboard.py), so `streamlit run dashboard.py` still starts everything. Only pages of this
+server may open it, at most MAX_SOCKETS at once (see gan_app/ui/socket_guard.py).
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import threading
 import time
 from typing import Any, AsyncIterator, Callable
-from urllib.parse import urlsplit
 
+from gan_app.errors import UsageError
 from gan_app.images import data_url
 from gan_app.live_types import Snapshot
 from gan_app.ui.shared import RENDERS
+from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
 
 SOCKET_PATH = "/live/socket"
+MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
+MAX_SOCKETS_ENV = "GAN_APP_LIVE_SOCKETS"  # another cap for this server
 MIN_EVERY_S, MAX_EVERY_S = 0.5, 5.0  # what a tab may ask for (the page's slider offers the same)
 
 
@@ -121,23 +126,42 @@ def parse_every(text: str | None, default: float = 1.0) -> float:
     return min(MAX_EVERY_S, max(MIN_EVERY_S, value))
 
 
-def same_origin(origin: str | None, host: str | None) -> bool:
-    """A browser names the page's origin; only pages of this server may open the socket."""
-    if origin is None:
-        return True  # not a browser (a benchmark, a test)
-    return host is not None and urlsplit(origin).netloc == host
+def socket_limit() -> int:
+    """How many live sockets this server keeps open at once: GAN_APP_LIVE_SOCKETS, else MAX_SOCKETS."""
+    text = os.environ.get(MAX_SOCKETS_ENV, "").strip()
+    if not text:
+        return MAX_SOCKETS
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{MAX_SOCKETS_ENV} must be a whole number of sockets, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"{MAX_SOCKETS_ENV} must be at least 1, got {value}")
+    return value
 
 
-def live_routes(channel: LiveChannel) -> list[Any]:
-    """The websocket route of the live channel, for st.App."""
+def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[Any]:
+    """The websocket route of the live channel, for st.App. Only pages of this server may open
+    it (socket_guard.origin_allowed), and at most `cap.limit` sockets are open at once (by
+    default GAN_APP_LIVE_SOCKETS, else MAX_SOCKETS): a tab over the cap is told so and its panel
+    stops retrying."""
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
+    slots = cap if cap is not None else ConnectionCap(socket_limit())
+
     async def socket(websocket: WebSocket) -> None:
-        if not same_origin(websocket.headers.get("origin"), websocket.headers.get("host")):
-            await websocket.close(code=1008)
+        if not origin_allowed(websocket):
+            await refuse(websocket)
             return
-        await websocket.accept()
+        with slots.hold() as admitted:
+            if not admitted:
+                await refuse(websocket, full=True, reason=f"all {slots.limit} of the server's live connections are taken")
+                return
+            await websocket.accept()
+            await _serve(websocket, channel)
+
+    async def _serve(websocket: WebSocket, channel: LiveChannel) -> None:
         every = parse_every(websocket.query_params.get("every"))
 
         async def send() -> None:

@@ -1,7 +1,9 @@
 """The live panel: the newest sample grid, a status line and the run's message, kept current
 by the live channel's websocket (no Python runs for it once the page is drawn). When the run
 changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
-offer what the new state allows. If the socket drops (a server restart), it reconnects."""
+offer what the new state allows. If the socket drops (a server restart), it reconnects; after
+MAX_REFUSED refused tries in a row (the server down, full, or refusing this page's origin) it
+stops and says so, until the tab's next page run or a reload."""
 
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ from streamlit import config
 from gan_app.live_types import Snapshot
 from gan_app.ui.live_channel import SOCKET_PATH, live_update
 from gan_app.ui.pick import CELLS_CSS, CELLS_JS
+from gan_app.ui.socket_guard import CLOSE_POLICY, CLOSE_TRY_LATER
+
+MAX_REFUSED = 3  # refused connections in a row before the panel stops trying and says so
+RETRY_MS = 2000  # wait before the next try, times the refusals so far
 
 HTML = """
 <div class="gan-live">
   <div class="gan-line" data-live="line"></div>
+  <div class="gan-message warning" data-live="notice" hidden></div>
   <div class="gan-message" data-live="message" hidden></div>
   <div class="gan-empty" data-live="empty">Press <b>Start</b> (or a Step button): the 5x5 grid of samples from one
     fixed noise batch appears here.</div>
@@ -39,11 +46,13 @@ CSS = CELLS_CSS + """
 """
 
 # Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = CELLS_JS + """
+JS = CELLS_JS + f"""
+const MAX_REFUSED = {MAX_REFUSED}, RETRY_MS = {RETRY_MS}, FULL = {CLOSE_TRY_LATER}, POLICY = {CLOSE_POLICY};
+""" + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
-  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, grid: null });
+  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, grid: null, refused: 0, stopped: false });
   panel.shown = data.shown;
   el("grid").onclick = (event) => {
     const g = panel.grid;
@@ -79,17 +88,36 @@ export default function (component) {
   panel.show = show;
   show(data.initial);
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + data.path;
+  const notice = el("notice");
   const connect = () => {
     const socket = new WebSocket(url);
-    socket.onmessage = (event) => panel.show(JSON.parse(event.data));
-    socket.onclose = () => {
-      if (panel.socket === socket) setTimeout(() => { if (panel.socket === socket) panel.socket = connect(); }, 2000);
+    let opened = false;
+    socket.onopen = () => { opened = true; };
+    socket.onmessage = (event) => { panel.refused = 0; panel.show(JSON.parse(event.data)); };
+    socket.onclose = (event) => {
+      if (panel.socket !== socket) return;  // replaced or unmounted on purpose
+      // Refused: never opened (a foreign page, the server down) or told the view is full.
+      const refused = !opened || event.code === FULL || event.code === POLICY;
+      panel.refused = refused ? panel.refused + 1 : 0;
+      if (panel.refused >= MAX_REFUSED) {
+        panel.socket = null;  // stop; the next page run of this tab tries again
+        panel.stopped = true;
+        notice.textContent = event.code === FULL
+          ? `The live grid is not shown: ${event.reason || "the server has too many viewers"}. Reload this page later to watch it.`
+          : "The live grid lost its connection to the server. Reload this page to try again.";
+        notice.hidden = false;
+        return;
+      }
+      setTimeout(() => { if (panel.socket === socket) panel.socket = connect(); }, RETRY_MS * Math.max(1, panel.refused));
     };
     return socket;
   };
-  if (panel.url !== url) {
+  if (panel.url !== url || panel.stopped) {
     const old = panel.socket;
     panel.url = url;
+    panel.refused = 0;
+    panel.stopped = false;
+    notice.hidden = true;
     panel.socket = connect();
     if (old) old.close();
   }

@@ -1,0 +1,209 @@
+"""Who may open one of the dashboard's own websockets, and how many may be open at once.
+
+A route of the Streamlit app (`st.App(routes=...)`) that serves a websocket uses both:
+
+    from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
+
+    CAP = ConnectionCap(200)
+
+    async def socket(websocket: WebSocket) -> None:
+        if not origin_allowed(websocket):
+            await refuse(websocket)            # HTTP 403, no socket: nothing for a foreign page
+            return
+        with CAP.hold() as admitted:
+            if not admitted:
+                await refuse(websocket, full=True)   # accepted, then closed with 1013 "try again later"
+                return
+            await websocket.accept()
+            ...                                # the slot is released when the block ends
+
+`origin_allowed(websocket)`: only a page served by this server may connect. Browsers always send
+`Origin` on a websocket handshake and a page cannot change it, so a connection without one is
+refused (a program that wants the stream sends the page's origin, as the emulated tabs of
+`bench --viewers` do). The `Host` header is not trusted: with DNS rebinding a foreign page at
+`http://evil.example:8501` has `evil.example` point at this machine, and then its `Host` and its
+`Origin` agree. So the origin's host is compared with names the server knows itself, never with
+the request:
+
+- the address the connection arrived on (the socket's own local address, an IP: a tab that
+  opened `http://192.168.1.20:8501` has that origin), and the loopback names `localhost`,
+  `127.0.0.1`, `::1`, `0.0.0.0` when it arrived on a loopback address (a browser on this machine);
+- this machine's host name (`socket.gethostname()`, also with `.local`);
+- Streamlit's `server.address`, `browser.serverAddress` (the address users are told to open, set
+  it when the class opens the dashboard by another name) and `server.allowedHosts` (exact names
+  or `*.example.org`);
+
+and its port with the port the connection arrived on or `browser.serverPort` (behind a proxy).
+An origin listed in Streamlit's `server.corsAllowedOrigins` is allowed as it is.
+
+`ConnectionCap(limit)`: a counter of open sockets. `try_acquire()` takes a slot if one is free,
+`release()` gives it back, `hold()` does both around a block. The event loop runs every route on
+one thread, but the counter is locked anyway, so a cap can be shared with any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CLOSE_POLICY = 1008  # the websocket close code for a refused origin (when accepted at all)
+CLOSE_TRY_LATER = 1013  # "try again later": every slot of the cap is taken
+
+
+def _normal(host: str) -> str:
+    """A host name or IP in one spelling: lower case, no trailing dot, IPv4-mapped IPv6 as IPv4."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback or host == "0.0.0.0"
+    except ValueError:
+        return host == "localhost"
+
+
+def _streamlit_option(name: str) -> Any:
+    from streamlit import config
+
+    try:
+        return config.get_option(name)
+    except Exception:  # an option this Streamlit version does not have
+        return None
+
+
+def _configured_hosts() -> tuple[set[str], list[str]]:
+    """Names the operator gave the server (exact names, and `*.suffix` patterns)."""
+    from streamlit import config
+
+    exact: set[str] = set()
+    suffixes: list[str] = []
+    address = _streamlit_option("server.address")
+    if address:
+        exact.add(_normal(str(address)))
+    if config.is_manually_set("browser.serverAddress"):
+        browser = str(_streamlit_option("browser.serverAddress") or "")
+        if "//" in browser:  # given as a URL
+            browser = urlsplit(browser).hostname or ""
+        if browser:
+            exact.add(_normal(browser))
+    for host in _streamlit_option("server.allowedHosts") or []:
+        host = str(host).strip()
+        if host.startswith("*."):
+            suffixes.append(_normal(host[1:]))  # ".example.org"
+        elif host and host != "*":  # "*" accepts any Host; it says nothing about the origin
+            exact.add(_normal(host))
+    return exact, suffixes
+
+
+def _own_names() -> set[str]:
+    name = _normal(socket.gethostname())
+    return {name, f"{name}.local"} if name else set()
+
+
+def _allowed_ports(local_port: int | None) -> set[int]:
+    ports = {local_port} if local_port else set()
+    from streamlit import config
+
+    if config.is_manually_set("browser.serverPort"):
+        with contextlib.suppress(TypeError, ValueError):
+            ports.add(int(_streamlit_option("browser.serverPort")))
+    return ports
+
+
+def origin_matches(origin: str | None, local_address: tuple[Any, Any] | None) -> bool:
+    """The check of `origin_allowed`, given the `Origin` header and the connection's local
+    (host, port) as the ASGI scope's "server" names it."""
+    if not origin:
+        return False
+    if origin in set(_streamlit_option("server.corsAllowedOrigins") or []):
+        return True
+    try:
+        parts = urlsplit(origin)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a malformed port
+        return False
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return False
+    local_host, local_port = (local_address or (None, None))[:2]
+    if port not in _allowed_ports(local_port if isinstance(local_port, int) else None):
+        return False
+    host = _normal(parts.hostname)
+    arrived = _normal(local_host) if isinstance(local_host, str) else None
+    if host in LOOPBACK_NAMES:  # a page on this machine: its socket arrives on a loopback address
+        return arrived is None or _is_loopback(arrived)
+    if host == arrived or host in _own_names():
+        return True
+    exact, suffixes = _configured_hosts()
+    return host in exact or any(host.endswith(suffix) for suffix in suffixes)
+
+
+def origin_allowed(websocket: Any) -> bool:
+    """Whether a websocket handshake (a Starlette `WebSocket`) comes from a page of this server.
+    See the module's docstring for what counts as this server."""
+    return origin_matches(websocket.headers.get("origin"), websocket.scope.get("server"))
+
+
+async def refuse(websocket: Any, full: bool = False, reason: str = "") -> None:
+    """Turn a handshake away. A foreign origin gets HTTP 403 and never a socket; a page of this
+    server that finds the cap full gets a socket closed at once with code 1013 and `reason`,
+    so its script can tell "full, try later" from "server down"."""
+    if full:
+        await websocket.accept()
+        await websocket.close(code=CLOSE_TRY_LATER, reason=reason or "too many connections")
+    else:
+        await websocket.close(code=CLOSE_POLICY)
+
+
+class ConnectionCap:
+    """At most `limit` holders at once."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a connection cap needs a limit of at least 1, got {limit}")
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> int:
+        """How many slots are taken now."""
+        return self._open
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free; False (and nothing taken) when all `limit` are."""
+        with self._lock:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a slot taken by `try_acquire`."""
+        with self._lock:
+            if self._open <= 0:
+                raise RuntimeError("release() without a matching try_acquire()")
+            self._open -= 1
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[bool]:
+        """`with cap.hold() as admitted:` takes a slot if one is free (admitted is True) and gives
+        it back when the block ends, however it ends."""
+        admitted = self.try_acquire()
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                self.release()
