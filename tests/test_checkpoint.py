@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -121,28 +120,81 @@ def _latest_number(state: Path) -> int:
     return int(first.rsplit("-", 1)[1].strip('"'))
 
 
-def test_a_process_killed_mid_save_leaves_the_previous_checkpoint_loadable(tmp_path, fast_images):
-    """Kill a real training process (SIGKILL) while it checkpoints every step, several times."""
-    env = dict(os.environ, GAN_APP_OFFLINE="1")
+# A training process that saves step 1, trains, and starts saving step 2; it prints STAGE once it
+# is inside that save at STAGE and stays there until it is killed:
+#   sidecars  step 2's history is written, its settings are not
+#   data      TensorFlow is writing step 2's tensors (the process stops itself mid-file)
+#   index     step 2's tensors are written, the checkpoint index does not list them yet
+INSIDE_A_SAVE = """
+import os, signal, sys, threading
+from pathlib import Path
+import numpy as np
+from gan_app import checkpoint
+from gan_app.config import get_preset
+from gan_app.data import load_dataset, scale_to_range
+from gan_app.step import FusedStep
+
+run, stage = Path(sys.argv[1]), sys.argv[2]
+preset = get_preset("roatienza").replace(batch_size=8)
+images = scale_to_range(load_dataset("mnist5k").x[:64], preset.output_min, preset.output_max)
+step = FusedStep(preset, images, 0)
+state = checkpoint.RunState(run, step)
+state.save(1, {"steps": np.arange(1)}, {"at": 1})
+step.train(1)
+
+def inside():
+    print(stage, flush=True)
+    threading.Event().wait()
+
+if stage == "sidecars":
+    checkpoint.atomic_write_json = lambda *args, **kwargs: inside()
+elif stage == "data":
+    def watch():
+        temp = state.dir / "ckpt-2_temp"
+        while True:
+            for f in temp.glob("*.tempstate*") if temp.is_dir() else ():
+                if f.stat().st_size > 0:
+                    print(stage, flush=True)
+                    os.kill(os.getpid(), signal.SIGSTOP)
+    threading.Thread(target=watch, daemon=True).start()
+elif stage == "index":
+    state.manager._record_state = inside  # CheckpointManager's index update, once the tensors are written
+state.save(2, {"steps": np.arange(2)}, {"at": 2})
+print("the save finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("stage", ["sidecars", "data", "index"])
+def test_a_process_killed_inside_a_save_leaves_the_previous_checkpoint_loadable(tmp_path, fast_images, stage):
     run, state = tmp_path / "run", tmp_path / "run" / "state"
-    every_step = ["--steps", "100000", "--saving-interval", "100000", "--checkpoint-every", "1", "--quality-every", "0"]
-    first = [sys.executable, "-m", "gan_app", "train", "--preset", "roatienza", "--batch-size", "8", "--out", str(run)]
-    resume = [sys.executable, "-m", "gan_app", "train", "--resume", str(run)]
-    for round_, delay in enumerate((0.05, 0.2, 0.35)):
-        before = _latest_number(state)
-        proc = subprocess.Popen((first if round_ == 0 else resume) + every_step, cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while _latest_number(state) <= before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _latest_number(state) > before, "the training process never checkpointed"
-        time.sleep(delay)  # saves of a 6.7M-parameter model take a while: land inside one
+    proc = subprocess.Popen([sys.executable, "-c", INSIDE_A_SAVE, str(run), stage], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, GAN_APP_OFFLINE="1"), text=True)
+    try:
+        assert proc.stdout.readline().strip() == stage, "the process never got inside the save"
+        if stage == "data":
+            _, status = os.waitpid(proc.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status)
+        # what is on disk proves where the save is
+        assert _latest_number(state) == 1
+        assert (state / "history-2.npz").is_file()
+        assert (state / "settings-2.json").is_file() == (stage != "sidecars")
+        partial = [f.stat().st_size for f in state.glob("ckpt-2_temp/*.tempstate*")]
+        full = (state / "ckpt-1.data-00000-of-00001").stat().st_size
+        if stage == "data":
+            assert len(partial) == 1 and 0 < partial[0] < full  # stopped halfway through the tensors
+        assert (state / "ckpt-2.index").is_file() == (stage == "index")
+    finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        model = FusedStep(get_preset("roatienza").replace(batch_size=8), fast_images[:64], 0)
-        restored = RunState(run, model).restore()
-        assert restored is not None and restored.step >= _latest_number(state) >= 1
-    assert not (run / "meta.json").exists()  # a killed run never looks finished
+    assert proc.returncode == -signal.SIGKILL
+    model = FusedStep(get_preset("roatienza").replace(batch_size=8), fast_images[:64], 0)
+    restored = RunState(run, model).restore()
+    assert restored is not None and restored.step == 1 and restored.settings == {"at": 1}
+    np.testing.assert_array_equal(restored.history["steps"], np.arange(1))
+    # the next process saves over what the killed one left
+    RunState(run, model).save(2, {"steps": np.arange(2)}, {"at": 2})
+    again = RunState(run, model).restore()
+    assert again.step == 2 and again.settings == {"at": 2}
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, fast_images):
