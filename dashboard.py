@@ -1,6 +1,7 @@
 """Entry point: `streamlit run dashboard.py` (or `make run`) serves the dashboard's pages
 (gan_app/ui/main.py) and, beside them, the live channel that pushes the run's newest grid to
-every open tab (gan_app/ui/live_channel.py)."""
+every open tab (gan_app/ui/live_channel.py) and the latent lab's scripts, model versions and
+socket (gan_app/ui/lab_routes.py)."""
 
 import streamlit as st
 
@@ -9,6 +10,7 @@ from gan_app.tfquiet import import_tensorflow_quietly
 import_tensorflow_quietly()  # before anything below imports it, so its start-up lines stay out of the log
 
 from gan_app.ui.common import current_trainer  # noqa: E402
+from gan_app.ui.lab_routes import ANNOUNCER, FEED, lab_routes  # noqa: E402
 from gan_app.ui.live_channel import LiveChannel, closing, live_routes  # noqa: E402
 
 
@@ -23,4 +25,5 @@ def _stop_training() -> None:
         trainer.close()
 
 
-app = st.App("gan_app/ui/main.py", routes=live_routes(LiveChannel(_snapshot)), lifespan=lambda _: closing(_stop_training))
+app = st.App("gan_app/ui/main.py", routes=live_routes(LiveChannel(_snapshot)) + lab_routes(FEED, ANNOUNCER),
+             lifespan=lambda _: closing(_stop_training))

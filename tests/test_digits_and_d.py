@@ -140,6 +140,7 @@ def _lab_page():
 
 def test_the_lab_digit_selector_changes_the_image_and_keeps_z():
     at = AppTest.from_function(_lab_page, default_timeout=180)
+    at.session_state["lab_on_server"] = True  # the server-drawn lab (the browser lab: test_browser_lab.py)
     at.session_state["lab_source"] = "Opened model"
     at.run()
     at.selectbox(key="lab_model").set_value("mnist5k-conditional (shipped, choose the digit)").run()
@@ -160,6 +161,7 @@ def test_a_clicked_sample_becomes_the_explorers_point():
     model = LabGenerator.from_export(open_export(SHIPPED_EXPORT))
     z = model.noise(1, 99)[0]
     at = AppTest.from_function(_lab_page, default_timeout=180)
+    at.session_state["lab_on_server"] = True  # the server-drawn lab (the browser lab: test_browser_lab.py)
     at.session_state["lab_source"] = "Opened model"
     at.session_state["lab_SeFa_0"] = 2.0  # a direction was dragged before the click
     at.session_state["lab_pending"] = ("point", z.tolist(), None, "sample 3 of the sample grid")

@@ -115,6 +115,7 @@ def _lab_page():
 
 def test_lab_page_moves_the_image_when_a_direction_slider_moves():
     at = AppTest.from_function(_lab_page, default_timeout=180)
+    at.session_state["lab_on_server"] = True  # the server-drawn lab (the browser lab: test_browser_lab.py)
     at.session_state["opened_model"] = open_export(SHIPPED)
     at.session_state["lab_source"] = "Opened model"
     at.run()

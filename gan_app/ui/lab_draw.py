@@ -5,7 +5,7 @@ so anyone exploring the same generator can walk from their point to a classmate'
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -21,6 +21,9 @@ from gan_app.ui.lab_tools import Take, labeller
 MAX_UPLOAD_MB = 5
 CLASS_LIST = 32  # drawings kept per generator for the whole class
 CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
+FIND_QUEUE = 40  # searches waiting at once; one runs at a time, so the run keeps its CPU
+_find_slot = threading.Lock()
+_find_waiting = threading.BoundedSemaphore(FIND_QUEUE)
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
 _class_lock = threading.Lock()
 _class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
@@ -34,8 +37,18 @@ def _projector(version: str, _model: LabGenerator) -> Projector:
 
 def class_points(model: LabGenerator) -> dict[str, tuple[np.ndarray, int | None]]:
     """Drawings the class found in this generator's latent space, newest first."""
+    return class_points_of(model.version)
+
+
+def class_points_json(version: str) -> list[dict[str, Any]]:
+    """The class's drawings for a generator version, as the browser lab reads them."""
+    return [{"name": name, "z": np.asarray(z, np.float32).tolist(), "digit": digit}
+            for name, (z, digit) in class_points_of(version).items()]
+
+
+def class_points_of(version: str) -> dict[str, tuple[np.ndarray, int | None]]:
     with _class_lock:
-        return {name: (z, digit) for name, z, digit in reversed(_class_points.get(model.version, []))}
+        return {name: (z, digit) for name, z, digit in reversed(_class_points.get(version, []))}
 
 
 def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> str:
@@ -48,7 +61,21 @@ def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> 
         for old in list(_class_points)[:-CLASS_GENERATORS]:  # live weights change version at every refresh
             _class_points.pop(old)
             _class_counts.pop(old, None)
+    from gan_app.ui.lab_routes import ANNOUNCER
+
+    ANNOUNCER.class_points_changed(model.version, class_points_json(model.version))  # open labs see it at once
     return label
+
+
+def _find(model: LabGenerator, x: np.ndarray) -> Any:
+    """The search, one at a time for the whole server; None when too many are already waiting."""
+    if not _find_waiting.acquire(blocking=False):
+        return None
+    try:
+        with _find_slot:
+            return _projector(model.version, model).project(x)
+    finally:
+        _find_waiting.release()
 
 
 def _target() -> tuple[np.ndarray | None, str]:
@@ -84,9 +111,12 @@ def verdicts(model: LabGenerator, x: np.ndarray) -> tuple[int, float, float | No
     return digit, float(probs[digit]), None if d is None else float(d[0])
 
 
-def your_digit(model: LabGenerator, take: Take) -> None:
+def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take) -> None:
+    """The drawing section; `model_of()` builds the server-side generator only when a drawing
+    needs it."""
     x, name = _target()
     if x is not None:
+        model = model_of()
         digit, p, d = verdicts(model, x)
         cols = st.columns(3)
         cols[0].image(image_png(x, scale=5), caption="as the training data looks (28x28)", width=140)
@@ -101,12 +131,15 @@ def your_digit(model: LabGenerator, take: Take) -> None:
         who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=24, key="lab_who")
         if st.button("Find in latent space", key="lab_find", type="primary",
                      help="Searches the z whose G(z) looks most like your image (G stays fixed)."):
-            found = _projector(model.version, model).project(x)
+            found = _find(model, x)
+            if found is None:
+                st.warning("Too many searches are waiting: try again in a few seconds.")
+                return
             label = _share(model, who.strip() or "a student", found.z, found.digit)
             st.session_state[FOUND] = (model.version, found, x, label)
             take(found.z, found.digit, f"{label} ({name}), found in latent space")
     shown = st.session_state.get(FOUND)
-    if shown is not None and shown[0] == model.version:
+    if shown is not None and shown[0] == version:
         _, found, x, label = shown
         cols = st.columns([1, 1, 3])
         cols[0].image(image_png(x, scale=5), caption="your image", width=140)

@@ -18,7 +18,6 @@ from gan_app.ui.pick import pick_image
 Take = Callable[[np.ndarray, "int | None", str], None]
 SIGMAS = (-3, -2, -1, 0, 1, 2, 3)
 N_DIRECTIONS = 5
-DIRECTION_KEYS = tuple(f"lab_{kind}_{i}" for kind in ("SeFa", "PCA") for i in range(N_DIRECTIONS)) + ("lab_class_amount",)
 
 
 @st.cache_resource(show_spinner="Loading the reference classifier...")

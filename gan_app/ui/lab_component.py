@@ -1,0 +1,67 @@
+"""The browser lab as a Streamlit component (components v2, no iframe): a loader that imports
+the lab's modules from the dashboard's own route (gan_app/ui/lab_routes.py) and hands them the
+model version to draw. Every slider, strip and path then runs in the tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from gan_app.ui.lab_routes import MODELS, SOCKET, STATIC_BASE
+
+HTML = '<div class="gan-lab" data-lab="root"></div>'
+
+CSS = """
+.gan-lab { font-size: 0.95rem; }
+.gan-lab [hidden] { display: none !important; }
+.gan-lab .lab-status { font-size: 0.85rem; opacity: 0.7; margin-bottom: 0.5rem; }
+.gan-lab .lab-row { display: flex; flex-wrap: wrap; gap: 0.75rem 1.25rem; align-items: center; margin: 0.4rem 0; }
+.gan-lab .lab-cols { display: grid; grid-template-columns: minmax(220px, 2fr) 3fr; gap: 1.5rem; margin-top: 0.5rem; }
+.gan-lab canvas { image-rendering: pixelated; display: block; }
+.gan-lab .lab-main { width: 100%; max-width: 360px; aspect-ratio: 1; background: black; }
+.gan-lab .lab-strip { width: 100%; cursor: pointer; margin: 0.2rem 0; }
+.gan-lab .lab-grid { width: 100%; max-width: 420px; cursor: pointer; }
+.gan-lab .lab-grid3 { width: 240px; cursor: pointer; }
+.gan-lab .lab-walk { width: 168px; height: 168px; background: black; }
+.gan-lab .lab-plot { width: 100%; max-width: 420px; }
+.gan-lab .lab-caption { font-size: 0.85rem; opacity: 0.7; margin: 0.2rem 0; }
+.gan-lab .lab-verdict { margin-top: 0.5rem; font-weight: 600; }
+.gan-lab .lab-slider { display: grid; grid-template-columns: 9rem 1fr 3rem; gap: 0.5rem; align-items: center; }
+.gan-lab .lab-value { font-variant-numeric: tabular-nums; text-align: right; }
+.gan-lab .lab-direction { margin-bottom: 0.6rem; }
+.gan-lab .lab-tabs { display: flex; flex-wrap: wrap; gap: 0.25rem; margin-bottom: 0.6rem; }
+.gan-lab button, .gan-lab select, .gan-lab input[type=number] { font: inherit; color: inherit; background: transparent;
+  border: 1px solid rgba(128, 128, 128, 0.4); border-radius: 0.4rem; padding: 0.2rem 0.6rem; }
+.gan-lab input[type=number] { width: 8rem; }
+.gan-lab button { cursor: pointer; }
+.gan-lab button.on { border-color: #ff4b4b; color: #ff4b4b; }
+.gan-lab .lab-digits button { min-width: 2rem; }
+.gan-lab details { margin-top: 1rem; }
+.gan-lab summary { cursor: pointer; font-weight: 600; font-size: 1.1rem; }
+"""
+
+JS = """
+export default function (component) {
+  const { parentElement, data, setStateValue } = component;
+  const root = parentElement.querySelector('[data-lab="root"]');
+  root.__onFail = (message) => setStateValue("failed", message);
+  import(new URL(data.base + "lab.js", window.location.href).href)
+    .then((lab) => lab.render(root, data))
+    .catch((err) => { root.dataset.failed = String(err); root.textContent = "The lab could not load: " + err; setStateValue("failed", String(err)); });
+}
+"""
+
+_component = st.components.v2.component("gan_app.lab", html=HTML, css=CSS, js=JS)
+
+
+def browser_lab(key: str, step: int | None, live: bool, point: dict[str, Any] | None,
+                class_points: list[dict[str, Any]]) -> str | None:
+    """The lab drawn in this tab for model version `key`; the tab's message when it could not
+    run the generator (None while it runs)."""
+    result: Any = _component(
+        data={"base": STATIC_BASE, "models": MODELS + "/", "socket": SOCKET, "key": key, "step": step, "live": live,
+              "point": point, "class_points": class_points},
+        key="lab_browser", default={"failed": None}, on_failed_change=lambda: None)
+    failed = getattr(result, "failed", None)
+    return failed if isinstance(failed, str) else None

@@ -1,0 +1,243 @@
+// The latent lab, drawn in the student's tab: every slider, strip, path and verdict runs the
+// generator (and D) here, so moving a slider costs the server nothing. The server sends the
+// model version to use (and, for the live run, each new version over /lab/socket); tools.js
+// builds the tools, this module keeps the state and draws.
+import { loadTf } from "./runtime.js";
+import { loadModel } from "./model.js";
+import * as L from "./latent.js";
+import { paint, cellAt } from "./draw.js";
+import { h, buildTools } from "./tools.js";
+
+class Lab {
+  constructor(root, data) {
+    this.root = root;
+    this.data = data;
+    this.s = {
+      seed: 0, base: null, where: "", pointN: null, digit: 7, tab: "raw", rawPage: 0,
+      alpha: { SeFa: [0, 0, 0, 0, 0], PCA: [0, 0, 0, 0, 0] }, towardsDigit: null, towardsAmount: 0,
+      b: "a seed", seedB: 7, seedC: 11, method: "slerp", steps: 10, viaC: false, between: false,
+    };
+    this.classPoints = data.class_points || [];
+    this.towards = {};
+    this.timings = [];
+    this.status = h("div", { class: "lab-status", "data-lab": "status" }, "Loading the generator into this tab...");
+    root.replaceChildren(this.status);
+    root.__lab = this;
+  }
+
+  async start() {
+    this.tf = await loadTf(this.data.base);
+    await this.use(this.data.key, this.data.step);
+    if (this.data.live) this.listen();
+  }
+
+  // ---- the model version ---------------------------------------------------------------
+  async use(key, step) {
+    const model = await loadModel(this.tf, this.data.models, key);
+    const first = !this.model;
+    this.model = model;
+    this.step = step;
+    if (first) {
+      this.ui = buildTools(this, model);
+      this.root.replaceChildren(this.status, this.ui.el);
+      this.s.digit = model.k ? Math.min(this.s.digit, model.k - 1) : null;
+      this.applyPoint(this.data.point) || this.reseed(this.s.seed);
+    } else if (model.d !== this.s.base.length || model.k !== this.ui.model.k) {
+      this.ui = buildTools(this, model);
+      this.root.replaceChildren(this.status, this.ui.el);
+      this.reseed(this.s.seed);
+    }
+    this.ui.model = model;
+    this.showStatus();
+    this.redrawAll();
+  }
+
+  showStatus() {
+    const m = this.model.m;
+    const what = m.step == null ? m.name : `${m.name}`;
+    this.status.textContent = `Drawn in this tab (${this.tf.getBackend()}): ${what}` +
+      (this.data.live ? " · new weights arrive by themselves as the run trains" : "");
+    this.root.dataset.key = this.model.key;
+    this.root.dataset.ready = "1";
+  }
+
+  listen() {
+    const url = new URL(this.data.socket, window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("key", this.model.key);
+    let failures = 0;
+    const connect = () => {
+      const ws = new WebSocket(url);
+      this.ws = ws;
+      ws.onopen = () => { failures = 0; };
+      ws.onmessage = (event) => {
+        const msg = JSON.parse(event.data);
+        if (msg.live && msg.live.key !== this.model.key) this.use(msg.live.key, msg.live.step).catch(console.error);
+        if (msg.class_points) { this.classPoints = msg.class_points; this.ui.refreshPoints(); }
+      };
+      ws.onclose = () => {
+        if (this.closed || ++failures > 5) return;
+        setTimeout(connect, 1000 * failures);
+      };
+    };
+    connect();
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+
+  // ---- the explorer's point ------------------------------------------------------------
+  reseed(seed) {
+    this.s.seed = seed;
+    this.setPoint(L.prior(seed, 1, this.model.d, this.model.m.noise)[0], null, `seed ${seed}`);
+  }
+
+  applyPoint(point) {
+    if (!point || point.n === this.s.pointN || point.z.length !== this.model.d) return false;
+    this.s.pointN = point.n;
+    this.setPoint(Float32Array.from(point.z), point.digit, point.where);
+    return true;
+  }
+
+  setPoint(z, digit, where) {
+    this.s.base = Float32Array.from(z);
+    if (digit != null && this.model.k) this.s.digit = digit;
+    this.s.where = where;
+    this.s.alpha = { SeFa: [0, 0, 0, 0, 0], PCA: [0, 0, 0, 0, 0] };
+    this.s.towardsAmount = 0;
+    if (this.ui) this.ui.resetSliders();
+    this.redrawAll();
+  }
+
+  direction(kind, i) {
+    const dirs = kind === "towards" ? this.towards[this.model.key] : this.model.m.directions[kind];
+    return dirs ? (kind === "towards" ? dirs[i] : dirs.directions[i]) : null;
+  }
+
+  zFinal() {
+    let z = this.s.base;
+    const sigma = this.model.m.sigma;
+    for (const kind of ["SeFa", "PCA"]) {
+      this.s.alpha[kind].forEach((a, i) => {
+        const d = this.direction(kind, i);
+        if (a && d) z = L.add(z, d, (a * sigma) / (L.norm(d) + 1e-12));
+      });
+    }
+    const t = this.s.towardsDigit != null ? this.direction("towards", this.s.towardsDigit) : null;
+    if (t && this.s.towardsAmount) z = L.add(z, t, this.s.towardsAmount);
+    return z;
+  }
+
+  /** [A (the explorer's point), B, C, B's digit or null, B's name] for the paths. */
+  points() {
+    const s = this.s, d = this.model.d, noise = this.model.m.noise;
+    const chosen = this.classPoints.find((p) => p.name === s.b && p.z.length === d);
+    const b = chosen ? Float32Array.from(chosen.z) : L.prior(s.seedB, 1, d, noise)[0];
+    const c = L.prior(s.seedC, 1, d, noise)[0];
+    return [this.zFinal(), b, c, chosen ? chosen.digit : null, chosen ? chosen.name : `seed ${s.seedB}`];
+  }
+
+  /** The towards-a-digit directions of this version, computed on the server once for everyone. */
+  ensureTowards() {
+    const key = this.model.key;
+    this.towardsLoading = this.towardsLoading || {};
+    if (!this.towardsLoading[key]) {
+      this.towardsLoading[key] = fetch(`${this.data.models}${key}/towards.json`).then(async (response) => {
+        if (!response.ok) throw new Error(`the server answered ${response.status}`);
+        this.towards[key] = (await response.json()).directions;
+      }).catch((err) => { delete this.towardsLoading[key]; throw err; });
+    }
+    return this.towardsLoading[key];
+  }
+
+  // ---- drawing ---------------------------------------------------------------------------
+  timed(what, fn) {
+    const t0 = performance.now();
+    const out = fn();
+    this.timings.push([what, performance.now() - t0]);
+    if (this.timings.length > 500) this.timings.splice(0, 250);
+    return out;
+  }
+
+  /** images for latents (an array of Float32Arrays) at one digit, or per-latent digits. */
+  images(zs, digits = this.s.digit) {
+    return this.model.images(L.stack(zs), digits);
+  }
+
+  strip(canvas, zs, digits, cols, onPick) {
+    paint(canvas, this.images(zs, digits), cols || zs.length);
+    canvas.onclick = (event) => onPick(cellAt(canvas, event));
+  }
+
+  /** A clickable strip whose samples become the explorer's point. */
+  pickStrip(canvas, zs, where, cols, digits = this.s.digit) {
+    this.strip(canvas, zs, digits, cols, (i) => {
+      const d = Array.isArray(digits) ? digits[i] : digits;
+      this.setPoint(zs[i], d, `${where}, sample ${i + 1}`);
+    });
+  }
+
+  drawMain() {
+    this.timed("main", () => {
+      const z = this.zFinal();
+      const image = this.images([z]);
+      paint(this.ui.main, image, 1, 0);
+      const asked = this.model.k ? `, digit ${this.s.digit}` : "";
+      this.ui.caption.textContent = `${this.s.where}${asked}: |z| = ${L.norm(z).toFixed(2)} ` +
+        `(typical ${this.model.m.typical_norm.toFixed(1)})`;
+      const p = this.model.judge(image, this.s.digit);
+      this.ui.verdict(p ? p[0] : null);
+    });
+  }
+
+  drawTool() {
+    this.timed(`tool ${this.s.tab}`, () => this.ui.drawTab(this.s.tab));
+  }
+
+  drawBetween() {
+    if (this.s.between) this.timed("between", () => this.ui.drawBetween());
+  }
+
+  /** After a slider move: the image at once, the strips that depend on it in the next frame. */
+  moved(strips = false) {
+    this.drawMain();
+    cancelAnimationFrame(this.pending);
+    this.pending = requestAnimationFrame(() => {
+      if (strips) this.drawTool();
+      this.drawBetween();
+    });
+  }
+
+  redrawAll() {
+    if (!this.ui || !this.s.base) return;
+    this.drawMain();
+    this.drawTool();
+    this.drawBetween();
+  }
+}
+
+/** Entry point (the component calls it on every data update): one Lab per element. */
+export function render(root, data) {
+  const lab = root.__lab;
+  if (lab && lab.data.base === data.base && lab.data.live === data.live && lab.model) {
+    lab.data = data;
+    if (data.class_points) { lab.classPoints = data.class_points; lab.ui.refreshPoints(); }
+    if (data.key !== lab.model.key) lab.use(data.key, data.step).catch((err) => fail(root, err));
+    else lab.applyPoint(data.point);
+    return lab;
+  }
+  if (lab) lab.close();
+  const fresh = new Lab(root, data);
+  fresh.start().catch((err) => fail(root, err));
+  return fresh;
+}
+
+function fail(root, err) {
+  console.error(err);
+  root.dataset.failed = String(err && err.message ? err.message : err);
+  const status = root.querySelector("[data-lab='status']");
+  if (status) status.textContent = `This tab could not run the generator (${root.dataset.failed}).`;
+  if (root.__onFail) root.__onFail(root.dataset.failed);
+}

@@ -1,0 +1,130 @@
+"""The lab's generator in the browser: TensorFlow.js (gan_app/ui/web) rebuilds each preset's G
+and D from the bundle the server describes, and draws the same pictures as Keras, in Chromium,
+served by the lab's real routes."""
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan_app.bench.browser import CHROMIUM, browser
+from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+from gan_app.config import get_preset
+from gan_app.lab_bundle import Registry, build_bundle, bundle_from_export
+from gan_app.models import ARCHITECTURES, build_discriminator, build_generator
+from gan_app.ui.lab_routes import MODELS, STATIC_BASE, Announcer, LiveFeed, lab_routes
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium for the browser tests")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+TOLERANCE = 2 / 255
+PRESET_OF = {"taehojo": "taehojo", "seed002": "seed002", "roatienza": "roatienza", "fast": "fast", "wide": "wide",
+             "conditional": "conditional"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_server():
+    """The lab's routes on a real uvicorn server, and a blank page of the same origin to run in."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    registry = Registry(kept=32)
+    feed = LiveFeed(lambda: None, registry)
+    routes = lab_routes(feed, Announcer(feed), registry)
+    routes.append(Route("/blank", lambda request: HTMLResponse("<!doctype html><title>lab</title>")))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the lab's test server did not start"
+        time.sleep(0.05)
+    with browser() as b:
+        page = b.new_page()
+        page.goto(f"http://127.0.0.1:{port}/blank")
+        yield registry, page
+    server.should_exit = True
+    thread.join(10)
+
+
+def _in_browser(page, key, z, digits, images=None):
+    return page.evaluate(
+        """async ([base, models, key, z, digits, images]) => {
+          const { loadTf } = await import(base + "runtime.js");
+          const { loadModel } = await import(base + "model.js");
+          const tf = await loadTf(base);
+          const m = await loadModel(tf, models, key);
+          const out = Array.from(m.images(Float32Array.from(z), digits ? Int32Array.from(digits) : null));
+          const judged = m.judge(images ? Float32Array.from(images) : Float32Array.from(out), digits ? Int32Array.from(digits) : null);
+          return { images: out, judged: judged ? Array.from(judged) : null, backend: tf.getBackend() };
+        }""",
+        [STATIC_BASE, MODELS + "/", key, z.ravel().tolist(), None if digits is None else digits.tolist(),
+         None if images is None else images.ravel().tolist()])
+
+
+def _randomised(model, rng):
+    """A model whose every weight (BatchNorm statistics too) is non-trivial, as after training."""
+    for v in model.weights:
+        shape = tuple(v.shape)
+        if v.path.endswith("moving_variance"):
+            v.assign(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+        elif v.path.endswith(("moving_mean", "beta", "bias")):
+            v.assign(rng.normal(0, 0.1, shape).astype(np.float32))
+        elif v.path.endswith("gamma"):
+            v.assign(rng.uniform(0.8, 1.2, shape).astype(np.float32))
+    return model
+
+
+def _compare(page, registry, generator, discriminator, meta, digits=None):
+    key = registry.add(build_bundle(generator, discriminator, meta))
+    z = np.random.default_rng(3).standard_normal((4, meta["latent_dim"])).astype(np.float32)
+    inputs = [z, digits] if digits is not None else z
+    lo, hi = meta["output_min"], meta["output_max"]
+    expected = np.clip((np.asarray(generator(inputs, training=False)) - lo) / (hi - lo), 0, 1)
+    got = _in_browser(page, key, z, digits)
+    assert got["backend"] == "wasm"
+    diff = np.abs(np.asarray(got["images"]).reshape(expected.shape) - expected).max()
+    assert diff <= TOLERANCE, f"browser and Keras images differ by {diff:.4f}"
+    if discriminator is not None:
+        x = expected * (hi - lo) + lo
+        judged = np.asarray(discriminator([x, digits] if digits is not None else x, training=False)).ravel()
+        assert np.abs(np.asarray(got["judged"]) - judged).max() <= 0.02
+    return diff
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_the_browser_draws_what_keras_draws_for_every_architecture(lab_server, architecture):
+    registry, page = lab_server
+    preset = get_preset(PRESET_OF[architecture])
+    rng = np.random.default_rng(0)
+    g, d = _randomised(build_generator(preset), rng), _randomised(build_discriminator(preset), rng)
+    meta = {"name": architecture, "step": 0, "latent_dim": preset.latent_dim, "noise": preset.noise,
+            "output_min": preset.output_min, "output_max": preset.output_max, "num_classes": preset.num_classes}
+    digits = np.asarray([0, 3, 7, 9], np.int32) if preset.num_classes else None
+    _compare(page, registry, g, d, meta, digits)
+
+
+@pytest.mark.parametrize("shipped", [SHIPPED_EXPORT, SHIPPED_CONDITIONAL], ids=lambda p: p.name)
+def test_the_browser_draws_the_shipped_models_as_keras_does(lab_server, shipped):
+    registry, page = lab_server
+    export = open_export(shipped)
+    meta = {**export.meta, "name": export.name, "step": export.meta.get("steps")}
+    digits = np.asarray([1, 4, 7, 8], np.int32) if export.meta.get("num_classes") else None
+    _compare(page, registry, export.generator, export.discriminator, meta, digits)
+    key = bundle_from_export(export, registry)
+    assert registry.get(key).manifest["weights_bytes"] <= 1.5 * 1024 * 1024  # one version per tab: <= 1.5 MB
