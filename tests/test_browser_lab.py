@@ -128,3 +128,49 @@ def test_the_browser_draws_the_shipped_models_as_keras_does(lab_server, shipped)
     _compare(page, registry, export.generator, export.discriminator, meta, digits)
     key = bundle_from_export(export, registry)
     assert registry.get(key).manifest["weights_bytes"] <= 1.5 * 1024 * 1024  # one version per tab: <= 1.5 MB
+
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _move(page, name, value):
+    page.locator(f"[data-lab='{name}']").evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+
+
+def test_in_the_dashboard_a_slider_move_runs_nothing_on_the_server_and_weights_come_once(tmp_path):
+    """The real dashboard in Chromium: the lab draws in the tab; moving sliders sends nothing to
+    Streamlit and gets nothing back (no script run); leaving and reopening the model fetches no
+    weights again."""
+    from gan_app.bench.server import DashboardServer
+
+    with DashboardServer(log_path=tmp_path / "server.log") as srv, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        stream, weights = [], []
+        page.on("websocket", lambda ws: "_stcore/stream" in ws.url and (
+            ws.on("framesent", lambda _: stream.append("sent")), ws.on("framereceived", lambda _: stream.append("got"))))
+        page.on("request", lambda r: r.url.endswith("/weights.bin") and weights.append(r.url))
+        page.goto(srv.url + "/lab")
+        root = page.locator("[data-lab='root'][data-ready='1']")
+        root.wait_for(timeout=120_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        key = root.get_attribute("data-key")
+        main = page.locator("[data-lab='main']")
+        before, drawn = main.evaluate("(c) => c.toDataURL()"), int(main.get_attribute("data-drawn"))
+        frames = len(stream)
+        _move(page, "raw-3", 2.5)
+        page.locator("[data-tab='SeFa']").click()
+        _move(page, "SeFa-0", -2.0)
+        page.wait_for_function("([el, n]) => Number(el.dataset.drawn) >= n", arg=[main.element_handle(), drawn + 2])
+        assert main.evaluate("(c) => c.toDataURL()") != before  # the image moved
+        page.wait_for_timeout(1000)
+        assert len(stream) == frames, "a slider move reached the Streamlit server"
+        assert page.locator("[data-lab='caption']").inner_text().startswith("seed 0")
+
+        page.get_by_text("Live run", exact=True).click()  # page runs: the lab leaves the page...
+        page.get_by_text("The live run has not trained yet").wait_for(timeout=60_000)
+        page.get_by_text("Opened model", exact=True).click()  # ...and comes back
+        page.locator(f"[data-lab='root'][data-key='{key}'][data-ready='1']").wait_for(timeout=60_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        assert len(stream) > frames  # those were page runs
+        assert [url for url in weights if f"/{key}/" in url] == [weights[0]], weights  # fetched once
