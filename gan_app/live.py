@@ -274,15 +274,17 @@ class LiveTrainer:
     def _open_run(self, run_dir: Path) -> None:
         self._message = f"opening {run_dir}..."
         self._publish()
-        lock = None
         try:
-            lock = self._writer.take(run_dir)
-            config, commands = read_run_config(run_dir)
+            config, commands = read_run_config(run_dir)  # reads only: a folder that is no run stays as it was
             if not config.checkpoint_every:  # a CLI run without --checkpoint-every: a live run keeps saving
                 config = config.replace(checkpoint_every=RunConfig.checkpoint_every)
-            run = self._new_run(config, run_dir, resume=True, commands=[*commands, DASHBOARD_COMMAND])
+            lock = self._writer.take(run_dir)
+            try:
+                run = self._new_run(config, run_dir, resume=True, commands=[*commands, DASHBOARD_COMMAND])
+            except BaseException:
+                self._writer.drop(lock)
+                raise
         except GanAppError as exc:
-            self._writer.drop(lock)
             self._message = str(exc) if isinstance(exc, RunLocked) else f"{run_dir} cannot be continued: {exc}"
             if self._run is None:
                 self._status = "error"  # nothing else to show; Start trains a fresh run

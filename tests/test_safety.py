@@ -347,3 +347,19 @@ def test_the_train_pages_export_asks_before_replacing_its_own_export(monkeypatch
         assert not at.exception
     finally:
         get_trainer().close()
+
+
+def test_opening_a_folder_that_is_no_run_leaves_no_trace(tmp_path):
+    from gan_app.live import LiveTrainer
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    trainer = LiveTrainer(checkpoint_dir=tmp_path / "live")
+    try:
+        for folder in (tmp_path / "missing", empty):
+            trainer.open_run(folder)
+            trainer.wait_idle()
+            assert trainer.snapshot().message.startswith(f"{folder} cannot be continued")
+    finally:
+        trainer.close()
+    assert not (tmp_path / "missing").exists() and not any(empty.iterdir())
