@@ -171,10 +171,11 @@ def pack(weights: list[tuple[str, np.ndarray]], dtype: str = "float16") -> tuple
     return specs, b"".join(parts)
 
 
-def first_dense_activations(spec: dict[str, Any], weights: list[np.ndarray], z: np.ndarray,
-                            digits: np.ndarray | None) -> np.ndarray | None:
-    """The first Dense layer's output for latents z (and digits), in numpy: what PCA reads.
-    None when the first Dense does not read z (or [z, a digit's embedding]) directly."""
+def first_dense_inputs(spec: dict[str, Any], weights: list[np.ndarray], z: np.ndarray,
+                       digits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the first Dense layer's inputs for latents z (and digits), its kernel), in numpy: its
+    output, what PCA reads, is inputs @ kernel + bias. None when the first Dense does not read
+    z (or [z, a digit's embedding]) directly."""
     by_name = {node["name"]: node for node in spec["nodes"]}
     dense = next((node for node in spec["nodes"] if node["op"] == "dense"), None)
     if dense is None:
@@ -195,7 +196,4 @@ def first_dense_activations(spec: dict[str, Any], weights: list[np.ndarray], z: 
         x = np.concatenate(parts, axis=1)
     else:
         return None
-    out = x @ weights[dense["weights"]["kernel"]]
-    if "bias" in dense["weights"]:
-        out = out + weights[dense["weights"]["bias"]]
-    return out
+    return x, weights[dense["weights"]["kernel"]]

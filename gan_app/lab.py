@@ -171,6 +171,12 @@ class LabGenerator:
     def pca(self) -> tuple[np.ndarray, np.ndarray]:
         z = self.noise(2000, seed=1234)
         digits = np.arange(len(z)) % self.num_classes if self.num_classes else None
+        kernel = np.asarray(self._first_dense.kernel)
+        if kernel.shape[0] == self.latent_dim:  # the first layer reads z alone: its output is linear in z
+            return latent.pca_directions_linear(z, z, kernel, k=10)
+        if self._from_embedding is not None and kernel.shape[0] == self.latent_dim + self._from_embedding[1].shape[1]:
+            inputs = np.concatenate([z, self._from_embedding[1][digits]], axis=1)  # [z, the digit's embedding]
+            return latent.pca_directions_linear(z, inputs, kernel, k=10)
         return latent.pca_directions(z, self.first_layer_activations(z, digits), k=10)
 
     def class_directions(self, labeller: latent.Labeller, n: int = 2000) -> dict[int, np.ndarray]:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gan_app import latent
-from gan_app.browser_model import BrowserBundle, describe, first_dense_activations, pack
+from gan_app.browser_model import BrowserBundle, describe, first_dense_inputs, pack
 
 N_DIRECTIONS = 5  # directions of each kind the lab offers
 PCA_SAMPLES = 2000
@@ -42,9 +42,9 @@ def _directions(spec: dict[str, Any], arrays: list[np.ndarray], latent_dim: int,
                        "label": "eigenvalue"}
     z = latent.sample_prior(np.random.default_rng(1234), PCA_SAMPLES, latent_dim, noise)
     digits = np.arange(PCA_SAMPLES) % num_classes if num_classes else None
-    activations = first_dense_activations(spec, arrays, z, digits)
-    if activations is not None:
-        vectors, ratios = latent.pca_directions(z, activations, k=N_DIRECTIONS)
+    dense_inputs = first_dense_inputs(spec, arrays, z, digits)
+    if dense_inputs is not None:
+        vectors, ratios = latent.pca_directions_linear(z, *dense_inputs, k=N_DIRECTIONS)
         out["PCA"] = {"directions": vectors.tolist(), "strength": ratios.tolist(), "label": "variance"}
     return out
 

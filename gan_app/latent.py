@@ -106,6 +106,25 @@ def pca_directions(z: np.ndarray, activations: np.ndarray, k: int = 10) -> tuple
     return u.astype(np.float32), variance[:k] / variance.sum()
 
 
+def pca_directions_linear(z: np.ndarray, inputs: np.ndarray, kernel: np.ndarray,
+                          k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """pca_directions for activations that are linear in the layer's inputs (a Dense layer:
+    inputs @ kernel + bias), without forming them: centred activations are A @ W with A the
+    centred inputs, so with A = QR their SVD is Q times the SVD of the small R @ W. Same result,
+    a few milliseconds instead of seconds (2,000 x 3,136 activations)."""
+    a = np.asarray(inputs, np.float64)
+    a = a - a.mean(axis=0)
+    q, r = np.linalg.qr(a)
+    u_small, s, vt = np.linalg.svd(r @ np.asarray(kernel, np.float64), full_matrices=False)
+    variance = s**2 / max(len(a) - 1, 1)
+    k = min(k, len(s))
+    coords = (q @ u_small[:, :k]) * s[:k]  # == centred activations @ vt[:k].T
+    zc = np.asarray(z, np.float64) - np.mean(z, axis=0)
+    u, *_ = np.linalg.lstsq(coords, zc, rcond=None)
+    u /= np.linalg.norm(u, axis=1, keepdims=True) + 1e-12
+    return u.astype(np.float32), variance[:k] / variance.sum()
+
+
 def class_directions(z: np.ndarray, probs: np.ndarray, min_count: int = 5) -> dict[int, np.ndarray]:
     """For each class k the labeller assigns at least `min_count` samples to:
     mean(z | argmax = k) - mean(z) (plat / InterFaceGAN's simplest class direction)."""

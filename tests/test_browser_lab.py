@@ -174,3 +174,34 @@ def test_in_the_dashboard_a_slider_move_runs_nothing_on_the_server_and_weights_c
         page.wait_for_selector(IDLE, timeout=60_000)
         assert len(stream) > frames  # those were page runs
         assert [url for url in weights if f"/{key}/" in url] == [weights[0]], weights  # fetched once
+
+
+def test_a_new_live_version_reaches_an_open_lab_without_a_page_run(tmp_path):
+    from gan_app.bench.browser import goto_app, read_step
+    from gan_app.bench.server import DashboardServer
+
+    with DashboardServer(log_path=tmp_path / "server.log") as srv, browser() as b:
+        teacher = goto_app(b.new_page(viewport={"width": 1400, "height": 1000}), srv.url + "/train")
+        teacher.get_by_role("button", name="Start", exact=True).click()
+        deadline = time.monotonic() + 120
+        while read_step(teacher) == 0:
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.5)
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        stream, weights = [], []
+        page.on("websocket", lambda ws: "_stcore/stream" in ws.url and ws.on("framereceived", lambda _: stream.append(1)))
+        page.on("request", lambda r: r.url.endswith("/weights.bin") and weights.append(r.url))
+        page.goto(srv.url + "/lab")  # the run has trained: the lab opens on it
+        page.get_by_text("Using the live generator's and discriminator's weights").wait_for(timeout=120_000)
+        number = page.get_by_label("Copy the live weights for every lab each N steps (0: only on request)", exact=True).and_(page.get_by_test_id("stNumberInputField"))
+        number.fill("20")
+        number.press("Enter")
+        page.locator("[data-lab='root'][data-ready='1']").wait_for(timeout=120_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        first = page.locator("[data-lab='root']").get_attribute("data-key")
+        frames = len(stream)
+        page.locator(f"[data-lab='root'][data-ready='1']:not([data-key='{first}'])").wait_for(timeout=120_000)
+        assert len(stream) == frames, "the new version came with a page run"
+        second = page.locator("[data-lab='root']").get_attribute("data-key")
+        assert sum(f"/{second}/" in url for url in weights) == 1 and sum(f"/{first}/" in url for url in weights) == 1
+        assert page.locator("[data-lab='main']").get_attribute("data-drawn")

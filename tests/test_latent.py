@@ -51,6 +51,17 @@ def test_sefa_directions_are_orthonormal_and_ordered():
     assert np.all(np.diff(values) <= 1e-9)
 
 
+def test_pca_of_a_linear_layer_without_its_activations_matches_pca_of_them():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((500, 16))
+    inputs = np.concatenate([z, rng.standard_normal((500, 4))], axis=1)  # [z, a digit's embedding]
+    kernel, bias = rng.standard_normal((20, 300)), rng.standard_normal(300)
+    expected, ratio = latent.pca_directions(z, inputs @ kernel + bias, k=5)
+    got, got_ratio = latent.pca_directions_linear(z, inputs, kernel, k=5)
+    np.testing.assert_allclose(got_ratio, ratio, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(np.sum(got * expected, axis=1)), 1.0, atol=1e-4)  # the same up to sign
+
+
 def test_pca_directions_are_ordered_by_explained_variance():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((2000, 8))

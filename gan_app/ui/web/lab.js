@@ -37,6 +37,7 @@ class Lab {
     const first = !this.model;
     this.model = model;
     this.step = step;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ key }));  // the class's drawings of this version
     if (first) {
       this.ui = buildTools(this, model);
       this.root.replaceChildren(this.status, this.ui.el);
@@ -65,6 +66,7 @@ class Lab {
     const url = new URL(this.data.socket, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("key", this.model.key);
+    url.searchParams.set("live", "1");
     let failures = 0;
     const connect = () => {
       const ws = new WebSocket(url);
@@ -173,10 +175,23 @@ class Lab {
 
   /** A clickable strip whose samples become the explorer's point. */
   pickStrip(canvas, zs, where, cols, digits = this.s.digit) {
-    this.strip(canvas, zs, digits, cols, (i) => {
-      const d = Array.isArray(digits) ? digits[i] : digits;
-      this.setPoint(zs[i], d, `${where}, sample ${i + 1}`);
-    });
+    this.pickStrips([{ canvas, zs, where, cols }], digits);
+  }
+
+  /** Several clickable strips (at one digit) drawn with one generator call. */
+  pickStrips(strips, digit = this.s.digit) {
+    const all = strips.flatMap((strip) => strip.zs);
+    const images = this.images(all, digit);
+    let at = 0;
+    for (const { canvas, zs, where, cols } of strips) {
+      const first = at;
+      paint(canvas, images.subarray(at * 784, (at + zs.length) * 784), cols || zs.length);
+      canvas.onclick = (event) => {
+        const i = cellAt(canvas, event);
+        this.setPoint(zs[i], Array.isArray(digit) ? digit[first + i] : digit, `${where}, sample ${i + 1}`);
+      };
+      at += zs.length;
+    }
   }
 
   drawMain() {

@@ -130,7 +130,8 @@ export function buildTools(lab, model) {
     const z = s.base;
     if (tab === "raw") { if (!rawBox.childElementCount) fillRaw(); return; }
     if (tab === "SeFa" || tab === "PCA") {
-      strips[tab].forEach((strip, i) => lab.pickStrip(strip, L.sigmaStrip(z, lab.direction(tab, i), SIGMAS, m.sigma), `${tab} direction ${i + 1}`));
+      lab.pickStrips(strips[tab].map((canvas, i) => ({
+        canvas, zs: L.sigmaStrip(z, lab.direction(tab, i), SIGMAS, m.sigma), where: `${tab} direction ${i + 1}` })));
       return;
     }
     if (tab === "pick") {
