@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
                     help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
                          "one JSON line per N")
+    be.add_argument("--find-burst", type=_positive, default=None, metavar="N",
+                    help="N students press Find within 5 s while the run trains: answer times, batches, speed kept")
+    be.add_argument("--chromium", action="store_true",
+                    help="with --students: one real Chromium student beside them (slider -> image timings)")
+    be.add_argument("--students", type=_count, nargs="+", metavar="N",
+                    help="class sizes on the latent lab: N emulated students explore while the run trains "
+                         "(the --viewers format); each size gets a fresh server for --seconds")
 
     pj = sub.add_parser("project", help="find an image in a generator's latent space; writes z as .npy")
     pj.add_argument("export", type=Path, help="an export directory (generator.keras + meta.json)")
@@ -200,6 +207,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
         from gan_app.bench.viewers import bench_viewers
 
         for row in bench_viewers(args.viewers, args.seconds, preset.name):
+            print(json.dumps(row), flush=True)
+    elif args.find_burst:
+        from gan_app.bench.find_burst import bench_find_burst
+
+        print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name)))
+    elif args.students:
+        from gan_app.bench.students import bench_students
+
+        for row in bench_students(args.students, args.seconds, preset.name, chromium=args.chromium):
             print(json.dumps(row), flush=True)
     elif args.dashboard:
         print(json.dumps(bench.bench_dashboard(preset, args.seconds)))

@@ -18,9 +18,12 @@ import numpy as np
 from gan_app import latent
 from gan_app.browser_model import BrowserBundle, describe, first_dense_inputs, pack
 
+Sampler = Callable[[np.ndarray], np.ndarray]  # latents -> images in [0, 1]
+
 N_DIRECTIONS = 5  # directions of each kind the lab offers
 PCA_SAMPLES = 2000
 KEPT_VERSIONS = 12  # bundles kept: the live run's recent copies and the models opened lately
+TOWARDS_SAMPLES = 2000  # samples the classifier labels for the towards-a-digit directions
 GENERATORS_KEPT = 3  # server-side generators kept (Find, a drawing's verdict, digit directions)
 
 
@@ -77,16 +80,19 @@ class Registry:
 
     def __init__(self, kept: int = KEPT_VERSIONS) -> None:
         self._lock = threading.Lock()
-        self._bundles: OrderedDict[str, tuple[BrowserBundle, Callable[[], Any] | None]] = OrderedDict()
+        self._bundles: OrderedDict[str, tuple[BrowserBundle, Callable[[], Any] | None, Sampler | None]] = OrderedDict()
         self._towards: dict[str, dict[str, Any]] = {}
         self._towards_lock = threading.Lock()
         self._generators: OrderedDict[str, Any] = OrderedDict()  # key -> server-side LabGenerator
         self._generators_lock = threading.Lock()
         self._kept = kept
 
-    def add(self, bundle: BrowserBundle, make_generator: Callable[[], Any] | None = None) -> str:
+    def add(self, bundle: BrowserBundle, make_generator: Callable[[], Any] | None = None,
+            sample: Sampler | None = None) -> str:
+        """Keep `bundle`; `make_generator()` builds its server-side LabGenerator on first use,
+        `sample(z)` draws images in [0, 1] for its towards-a-digit directions."""
         with self._lock:
-            self._bundles[bundle.key] = (bundle, make_generator)
+            self._bundles[bundle.key] = (bundle, make_generator, sample)
             self._bundles.move_to_end(bundle.key)
             while len(self._bundles) > self._kept:
                 old, _ = self._bundles.popitem(last=False)
@@ -123,10 +129,14 @@ class Registry:
         generator to sample on the server)."""
         with self._towards_lock:  # one computation at a time, and once per version
             if key not in self._towards:
-                model = self.generator(key)
-                if model is None:
+                with self._lock:
+                    entry = self._bundles.get(key)
+                if entry is None or entry[2] is None:
                     return None
-                found = model.class_directions(labeller)
+                manifest = entry[0].manifest
+                z = latent.sample_prior(np.random.default_rng(4321), TOWARDS_SAMPLES, manifest["latent_dim"],
+                                        manifest["noise"])
+                found = latent.class_directions(z, labeller(entry[2](z)))
                 self._towards[key] = {"directions": {str(k): v.tolist() for k, v in sorted(found.items())}}
             return self._towards[key]
 
@@ -163,7 +173,18 @@ def bundle_from_live(weights: Any, grid: tuple[np.ndarray, np.ndarray | None] | 
                 "noise": weights.noise, "output_min": weights.output_min, "output_max": weights.output_max,
                 "num_classes": preset.num_classes}
         bundle = build_bundle(generator, discriminator if weights.discriminator is not None else None, info, grid)
-    return kept.add(bundle, lambda: LabGenerator.from_live(weights))
+
+    def sample(z: np.ndarray) -> np.ndarray:  # in the network built once per preset, not a new one
+        from gan_app.data import to_unit_range
+        from gan_app.step import generate
+
+        labels = np.arange(len(z)) % preset.num_classes if preset.num_classes else None
+        with _templates_lock:
+            generator.set_weights(list(weights.weights))
+            out = generate(generator, z, labels)
+        return to_unit_range(out, weights.output_min, weights.output_max)
+
+    return kept.add(bundle, lambda: LabGenerator.from_live(weights), sample)
 
 
 def bundle_from_export(export: Any, kept: Registry = REGISTRY) -> str:
@@ -178,4 +199,4 @@ def bundle_from_export(export: Any, kept: Registry = REGISTRY) -> str:
             "output_min": meta.get("output_min", -1.0), "output_max": meta.get("output_max", 1.0),
             "num_classes": meta.get("num_classes") or 0}
     bundle = build_bundle(export.generator, export.discriminator, info)
-    return kept.add(bundle, lambda: LabGenerator.from_export(export))
+    return kept.add(bundle, lambda: LabGenerator.from_export(export), export.images01)

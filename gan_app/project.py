@@ -69,13 +69,25 @@ class Projector:
 
     def project(self, target01: np.ndarray, steps: int = STEPS, restarts: int | None = None, seed: int = 0) -> Projection:
         """The best of `restarts` starts (at each digit, for a conditional generator) after `steps` steps."""
+        return self.project_many([target01], steps, restarts, seed)[0]
+
+    def project_many(self, targets01: list[np.ndarray], steps: int = STEPS, restarts: int | None = None,
+                     seed: int = 0) -> list[Projection]:
+        """project() for several targets in one batch (one generator call per step for all of
+        them): each target gets the same starts project() would give it alone."""
         t0 = time.perf_counter()
-        target = np.asarray(target01, np.float32).reshape(1, 28, 28, 1)
         per = max(1, int(restarts or (RESTARTS_PER_DIGIT if self.num_classes else RESTARTS)))
         digits = np.repeat(np.arange(self.num_classes), per) if self.num_classes else np.zeros(per, np.int64)
-        z0 = sample_prior(np.random.default_rng(seed), len(digits), self.latent_dim, self.meta["noise"])
-        z, err, images = (t.numpy() for t in self._search(tf.constant(z0), tf.constant(digits, tf.int32),
-                                                          tf.constant(target), tf.constant(max(1, int(steps)))))
-        best = int(np.argmin(err))
-        return Projection(z[best].astype(np.float32), int(digits[best]) if self.num_classes else None, images[best],
-                          float(err[best]), time.perf_counter() - t0)
+        n = len(digits)
+        z0 = sample_prior(np.random.default_rng(seed), n, self.latent_dim, self.meta["noise"])
+        targets = np.stack([np.asarray(t, np.float32).reshape(28, 28, 1) for t in targets01])
+        z, err, images = (t.numpy() for t in self._search(
+            tf.constant(np.tile(z0, (len(targets), 1))), tf.constant(np.tile(digits, len(targets)), tf.int32),
+            tf.constant(np.repeat(targets, n, axis=0)), tf.constant(max(1, int(steps)))))
+        seconds = time.perf_counter() - t0
+        found = []
+        for k in range(len(targets)):
+            best = k * n + int(np.argmin(err[k * n:(k + 1) * n]))
+            found.append(Projection(z[best].astype(np.float32), int(digits[best % n]) if self.num_classes else None,
+                                    images[best], float(err[best]), seconds))
+        return found

@@ -35,7 +35,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab_server():
+def chromium():
+    """One Chromium for the module (Playwright's sync API allows one at a time in a thread)."""
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def lab_server(chromium):
     """The lab's routes on a real uvicorn server, and a blank page of the same origin to run in."""
     import uvicorn
     from starlette.applications import Starlette
@@ -54,10 +61,10 @@ def lab_server():
     while not server.started:
         assert time.monotonic() < deadline, "the lab's test server did not start"
         time.sleep(0.05)
-    with browser() as b:
-        page = b.new_page()
-        page.goto(f"http://127.0.0.1:{port}/blank")
-        yield registry, page
+    page = chromium.new_page()
+    page.goto(f"http://127.0.0.1:{port}/blank")
+    yield registry, page
+    page.close()
     server.should_exit = True
     thread.join(10)
 
@@ -138,13 +145,14 @@ def _move(page, name, value):
         "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
 
 
-def test_in_the_dashboard_a_slider_move_runs_nothing_on_the_server_and_weights_come_once(tmp_path):
+def test_in_the_dashboard_a_slider_move_runs_nothing_on_the_server_and_weights_come_once(tmp_path, chromium):
     """The real dashboard in Chromium: the lab draws in the tab; moving sliders sends nothing to
     Streamlit and gets nothing back (no script run); leaving and reopening the model fetches no
     weights again."""
     from gan_app.bench.server import DashboardServer
 
-    with DashboardServer(log_path=tmp_path / "server.log") as srv, browser() as b:
+    b = chromium
+    with DashboardServer(log_path=tmp_path / "server.log") as srv:
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         stream, weights = [], []
         page.on("websocket", lambda ws: "_stcore/stream" in ws.url and (
@@ -176,11 +184,12 @@ def test_in_the_dashboard_a_slider_move_runs_nothing_on_the_server_and_weights_c
         assert [url for url in weights if f"/{key}/" in url] == [weights[0]], weights  # fetched once
 
 
-def test_a_new_live_version_reaches_an_open_lab_without_a_page_run(tmp_path):
+def test_a_new_live_version_reaches_an_open_lab_without_a_page_run(tmp_path, chromium):
     from gan_app.bench.browser import goto_app, read_step
     from gan_app.bench.server import DashboardServer
 
-    with DashboardServer(log_path=tmp_path / "server.log") as srv, browser() as b:
+    b = chromium
+    with DashboardServer(log_path=tmp_path / "server.log") as srv:
         teacher = goto_app(b.new_page(viewport={"width": 1400, "height": 1000}), srv.url + "/train")
         teacher.get_by_role("button", name="Start", exact=True).click()
         deadline = time.monotonic() + 120

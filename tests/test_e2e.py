@@ -140,24 +140,25 @@ def test_d_scores_then_a_click_on_the_live_grid_explores_that_sample_in_the_lab(
             assert all(0.0 <= s <= 1.0 for s in scores)
             box = grid.bounding_box()  # row 3, column 4: sample 14, numbered row by row
             page.mouse.click(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 5)
-            page.get_by_text("Exploring sample 14 of the live grid").wait_for(timeout=120_000)
+            caption = page.locator("[data-lab='caption']")  # the lab draws in this tab
+            caption.filter(has_text="sample 14 of the live grid").wait_for(timeout=120_000)
             assert page.url.endswith("/lab")
-            image = page.locator("[data-testid='stImage'] img").first
-            image.wait_for(timeout=120_000)
-            before = image.get_attribute("src")
-            page.get_by_role("tab", name="SeFa").click()
-            thumb = page.get_by_role("slider", name="SeFa 1 (sigma)")
-            thumb.focus()
+            main = page.locator("[data-lab='main']")
+            before = main.evaluate("(c) => c.toDataURL()")
+            page.locator("[data-tab='SeFa']").click()
+            slider = page.locator("[data-lab='SeFa-0']")
+            slider.focus()
             for _ in range(15):
                 page.keyboard.press("ArrowRight")
-            wait_until(lambda: page.locator("[data-testid='stImage'] img").first.get_attribute("src") != before, 60)
+            wait_until(lambda: main.evaluate("(c) => c.toDataURL()") != before, 60, what="the image move")
             # a click on a strip takes that sample: the last of direction 1's strip, at +3 sigma
-            moved = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
-            strip = page.locator("img.gan-pick").filter(visible=True).first
+            moved = main.evaluate("(c) => c.toDataURL()")
+            strip = page.locator("[data-lab='strip-SeFa-0']")
             box = strip.bounding_box()
             page.mouse.click(box["x"] + box["width"] * 6.5 / 7, box["y"] + box["height"] / 2)
-            page.get_by_text("Exploring SeFa direction 1, sample 7").wait_for(timeout=60_000)
-            wait_until(lambda: page.locator("[data-testid='stImage'] img").first.get_attribute("src") != moved, 60)
+            caption.filter(has_text="SeFa direction 1, sample 7").wait_for(timeout=60_000)
+            wait_until(lambda: main.evaluate("(c) => c.toDataURL()") != moved, 60, what="the clicked sample")
+            assert slider.input_value() == "0"  # the clicked image is the new point: directions start from 0
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise
@@ -177,6 +178,7 @@ def test_a_student_draws_a_seven_and_finds_it_in_latent_space(server, request):
         page = goto_app(b.new_page(viewport={"width": 1600, "height": 1200}), server.url)
         try:
             page.get_by_role("link", name="Latent lab").click()
+            page.locator("[data-lab='root'][data-ready='1']").wait_for(timeout=120_000)  # the lab above is drawn
             page.get_by_text("Your own digit").first.click()
             canvas = page.locator("canvas[data-canvas='pad'][data-ready='1']")
             canvas.wait_for(timeout=60_000)
@@ -186,7 +188,8 @@ def test_a_student_draws_a_seven_and_finds_it_in_latent_space(server, request):
             reads.wait_for(timeout=60_000)
             assert reads.locator("[data-testid='stMetricValue']").inner_text().strip() == "7"
             page.get_by_role("button", name="Find in latent space").click()
-            page.get_by_text("Exploring a student #1 (the drawing), found in latent space").wait_for(timeout=60_000)
+            page.locator("[data-lab='caption']").filter(
+                has_text="a student #1 (the drawing), found in latent space").wait_for(timeout=60_000)
             assert page.get_by_text("G(z) found: error").count() == 1
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)

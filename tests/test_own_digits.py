@@ -101,6 +101,37 @@ def test_held_out_digits_project_to_the_same_digit(shipped):
     assert same >= 0.8  # `bench --projection` measures it on 200: see the README
 
 
+def test_searches_batched_together_find_what_each_finds_alone(shipped):
+    import threading
+
+    from gan_app.find_queue import FindQueue
+
+    projector = Projector(shipped.generator, shipped.meta)
+    targets = shipped.images01(shipped.noise(4, 21))
+    alone = [projector.project(t, steps=60) for t in targets[:2]]
+    together = projector.project_many(targets[:2], steps=60)
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a.z, b.z, atol=1e-3)  # the same starts, the same search
+        assert abs(a.mse - b.mse) < 1e-4
+
+    queue = FindQueue(gather_s=1.0)
+    fast = lambda: type("Fast", (), {"project_many": lambda self, ts: projector.project_many(ts, steps=60)})()  # noqa: E731
+    results = [None] * 4
+
+    def ask(i):
+        results[i] = queue.find("shipped", fast, targets[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(r is not None and r.mse < 0.02 for r in results)
+    assert sum(queue.batches) == 4 and len(queue.batches) < 4  # asked together, searched together
+    full = FindQueue(max_waiting=0)
+    assert full.find("shipped", fast, targets[0]) is None  # too many waiting: try again, nothing runs
+
+
 def test_a_conditional_generator_is_searched_at_every_digit():
     model = LabGenerator.from_export(open_export(SHIPPED_CONDITIONAL))
     target = model.images01(model.noise(1, 4), 6)[0]

@@ -174,6 +174,7 @@ class EmulatedViewer:
         self.measuring = False  # latencies and steps count only while measuring
         self.steps: list[int] = []  # every step this tab was shown, live panel and Step metric
         self.closed_by_us = False
+        self.page_name = ""  # the page the tab opened by its URL ("lab" for /lab); "" for the first page
 
     # ---- connection -----------------------------------------------------------------------
     async def connect(self) -> None:
@@ -229,6 +230,8 @@ class EmulatedViewer:
         state = msg.rerun_script
         state.query_string = ""
         state.page_script_hash = self.page.page_script_hash
+        if not self.page.page_script_hash:
+            state.page_name = self.page_name
         state.widget_states.widgets.extend(self.page.widgets.values())
         if trigger:
             state.widget_states.widgets.append(WidgetState(id=trigger, trigger_value=True))

@@ -12,6 +12,7 @@ import streamlit as st
 
 from gan_app.drawing import decode, to_mnist
 from gan_app.errors import ImageInputError
+from gan_app.find_queue import FindQueue
 from gan_app.images import image_png
 from gan_app.lab import LabGenerator
 from gan_app.project import Projector
@@ -21,9 +22,7 @@ from gan_app.ui.lab_tools import Take, labeller
 MAX_UPLOAD_MB = 5
 CLASS_LIST = 32  # drawings kept per generator for the whole class
 CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
-FIND_QUEUE = 40  # searches waiting at once; one runs at a time, so the run keeps its CPU
-_find_slot = threading.Lock()
-_find_waiting = threading.BoundedSemaphore(FIND_QUEUE)
+FIND_QUEUE = FindQueue()  # the class's searches, batched: one at a time for the server
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
 _class_lock = threading.Lock()
 _class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
@@ -68,14 +67,8 @@ def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> 
 
 
 def _find(model: LabGenerator, x: np.ndarray) -> Any:
-    """The search, one at a time for the whole server; None when too many are already waiting."""
-    if not _find_waiting.acquire(blocking=False):
-        return None
-    try:
-        with _find_slot:
-            return _projector(model.version, model).project(x)
-    finally:
-        _find_waiting.release()
+    """The search, batched with the class's other searches; None when too many are waiting."""
+    return FIND_QUEUE.find(model.version, lambda: _projector(model.version, model), x)
 
 
 def _target() -> tuple[np.ndarray | None, str]:

@@ -98,11 +98,11 @@ def _export_key(export: Any) -> str:
 def _live_version() -> Any:
     """The live run's copy for the lab (one for every lab); None before any training."""
     presenter = can_control(st.session_state)
-    if not presenter:
+    if not presenter or "lab_auto" not in st.session_state:  # a student's tab shows the class's setting
         st.session_state["lab_auto"] = FEED.every_steps
     cols = st.columns([3, 2])
     every = cols[0].number_input(
-        "Copy the live weights for every lab each N steps (0: only on request)", 0, 100_000, FEED.every_steps,
+        "Copy the live weights for every lab each N steps (0: only on request)", 0, 100_000,
         key="lab_auto", disabled=not presenter,
         help="A server-wide setting (the presenter's when the lock is on): each copy reaches every open lab.")
     if presenter and int(every) != FEED.every_steps:

@@ -87,7 +87,7 @@ class LiveFeed:
             return None
         with self._lock:
             cur = self.current
-            due = (force or cur is None or cur.run_id != snap.run_id or cur.version > snap.weights_version
+            due = (force or cur is None or cur.run_id != snap.run_id  # a Reset or another run opened
                    or (self.every_steps > 0 and snap.step - cur.step >= self.every_steps)
                    or self._registry.get(cur.key) is None)
             if not due:
