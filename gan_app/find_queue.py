@@ -15,6 +15,10 @@ import numpy as np
 GATHER_S = 0.5  # how long the first search waits for others to join its batch
 MAX_BATCH = 32  # targets in one batch
 MAX_WAITING = 64  # searches waiting at once; more are told to try again
+# A class's burst is searched with fewer starts and steps: on 30 held-out digits (the shipped
+# generator, 2-core CPU) 8 starts x 75 steps took 5.5 s for all 30 instead of 21.7 s with 16 x
+# 150, and 97% still read as the same digit (median error 0.012 instead of 0.007).
+BURST, BURST_RESTARTS, BURST_STEPS = 4, 8, 75
 
 
 @dataclass
@@ -68,7 +72,8 @@ class FindQueue:
             try:
                 if version not in projectors:
                     projectors[version] = batch[0].projector_of()
-                found = projectors[version].project_many([r.target for r in batch])
+                burst = {"restarts": BURST_RESTARTS, "steps": BURST_STEPS} if len(batch) > BURST else {}
+                found = projectors[version].project_many([r.target for r in batch], **burst)
                 self.batches.append(len(batch))
                 for r, result in zip(batch, found):
                     r.result = result

@@ -24,6 +24,8 @@ N_DIRECTIONS = 5  # directions of each kind the lab offers
 PCA_SAMPLES = 2000
 KEPT_VERSIONS = 12  # bundles kept: the live run's recent copies and the models opened lately
 TOWARDS_SAMPLES = 2000  # samples the classifier labels for the towards-a-digit directions
+CHUNK = 250  # latents per generator call: 2,000 at once held ~175 MB of activations that the
+# allocator keeps after the call (a multiple of 10, so a conditional export's digits cycle alike)
 GENERATORS_KEPT = 3  # server-side generators kept (Find, a drawing's verdict, digit directions)
 
 
@@ -181,7 +183,8 @@ def bundle_from_live(weights: Any, grid: tuple[np.ndarray, np.ndarray | None] | 
         labels = np.arange(len(z)) % preset.num_classes if preset.num_classes else None
         with _templates_lock:
             generator.set_weights(list(weights.weights))
-            out = generate(generator, z, labels)
+            out = np.concatenate([generate(generator, z[i:i + CHUNK], None if labels is None else labels[i:i + CHUNK])
+                                  for i in range(0, len(z), CHUNK)])
         return to_unit_range(out, weights.output_min, weights.output_max)
 
     return kept.add(bundle, lambda: LabGenerator.from_live(weights), sample)
@@ -199,4 +202,7 @@ def bundle_from_export(export: Any, kept: Registry = REGISTRY) -> str:
             "output_min": meta.get("output_min", -1.0), "output_max": meta.get("output_max", 1.0),
             "num_classes": meta.get("num_classes") or 0}
     bundle = build_bundle(export.generator, export.discriminator, info)
-    return kept.add(bundle, lambda: LabGenerator.from_export(export), export.images01)
+    def sample(z: np.ndarray) -> np.ndarray:
+        return np.concatenate([export.images01(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
+
+    return kept.add(bundle, lambda: LabGenerator.from_export(export), sample)

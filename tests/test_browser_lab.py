@@ -137,6 +137,32 @@ def test_the_browser_draws_the_shipped_models_as_keras_does(lab_server, shipped)
     assert registry.get(key).manifest["weights_bytes"] <= 1.5 * 1024 * 1024  # one version per tab: <= 1.5 MB
 
 
+def test_the_pages_latent_maths_is_the_servers(lab_server):
+    from gan_app import latent
+
+    _, page = lab_server
+    rng = np.random.default_rng(5)
+    a, b, c, d = (rng.standard_normal(8).astype(np.float32) for _ in range(4))
+    got = page.evaluate(
+        """async ([base, a, b, c, d]) => {
+          const L = await import(base + "latent.js");
+          const [A, B, C, D] = [a, b, c, d].map((v) => Float32Array.from(v));
+          const rows = (zs) => zs.map((z) => Array.from(z));
+          const prior = L.prior(3, 2000, 8, "normal").flatMap((z) => Array.from(z));
+          return { slerp: rows(L.interpolate([A, B, C], 5, "slerp")), lerp: rows(L.interpolate([A, B], 4, "lerp")),
+                   walk: rows(L.walk([A, B, C], 3, "slerp")), analogy: rows(L.analogy(A, B, C)),
+                   strip: rows(L.sigmaStrip(A, D, [-3, 0, 3])), mean: prior.reduce((s, v) => s + v, 0) / prior.length,
+                   sd: Math.sqrt(prior.reduce((s, v) => s + v * v, 0) / prior.length),
+                   uniform: Math.max(...L.prior(4, 100, 8, "uniform").flatMap((z) => Array.from(z).map(Math.abs))) };
+        }""", [STATIC_BASE, a.tolist(), b.tolist(), c.tolist(), d.tolist()])
+    np.testing.assert_allclose(got["slerp"], latent.interpolate([a, b, c], 5, "slerp"), atol=1e-5)
+    np.testing.assert_allclose(got["lerp"], latent.interpolate([a, b], 4, "lerp"), atol=1e-5)
+    np.testing.assert_allclose(got["walk"], latent.walk([a, b, c], 3, "slerp"), atol=1e-5)
+    np.testing.assert_allclose(got["analogy"], latent.analogy_grid(a, b, c), atol=1e-5)
+    np.testing.assert_allclose(got["strip"], latent.sigma_strip(a, d, (-3, 0, 3)), atol=1e-5)
+    assert abs(got["mean"]) < 0.05 and abs(got["sd"] - 1) < 0.05 and got["uniform"] <= 1  # the prior's shape
+
+
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 

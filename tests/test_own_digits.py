@@ -115,7 +115,7 @@ def test_searches_batched_together_find_what_each_finds_alone(shipped):
         assert abs(a.mse - b.mse) < 1e-4
 
     queue = FindQueue(gather_s=1.0)
-    fast = lambda: type("Fast", (), {"project_many": lambda self, ts: projector.project_many(ts, steps=60)})()  # noqa: E731
+    fast = lambda: type("Fast", (), {"project_many": lambda self, ts, **kw: projector.project_many(ts, steps=60)})()  # noqa: E731
     results = [None] * 4
 
     def ask(i):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from gan_app.bench.tab import EmulatedViewer, ViewerStats, http_get
-from gan_app.bench.viewers import _logged_errors, _read_step, _rss_mb
+from gan_app.bench.viewers import _read_step, _rss_mb, on_fresh_servers, pct, start_training
 
 FIRST_VISIT = ("lab.js", "runtime.js", "model.js", "net.js", "latent.js", "draw.js", "tools.js",
                "vendor/tf-core.min.js", "vendor/tf-backend-wasm.min.js", "vendor/tfjs-backend-wasm-simd.wasm")
@@ -174,28 +174,18 @@ def _chromium_lab(url: str, seconds: float) -> dict[str, Any]:
             page.wait_for_timeout(250)
         timings = root.evaluate("(el) => el.__lab.timings")
 
-    def pct(kind: str, q: float) -> float | None:
-        values = sorted(ms for what, ms in timings if what == kind)
-        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
+    def of(kind: str) -> list[float]:
+        return [ms for what, ms in timings if what == kind]
 
-    return {"chromium_first_image_s": round(first_image_s, 2), "chromium_slider_p50_ms": pct("main", 0.5),
-            "chromium_slider_p95_ms": pct("main", 0.95), "chromium_tool_p95_ms": pct("tool SeFa", 0.95),
+    return {"chromium_first_image_s": round(first_image_s, 2), "chromium_slider_p50_ms": pct(of("main"), 0.5),
+            "chromium_slider_p95_ms": pct(of("main"), 0.95), "chromium_tool_p95_ms": pct(of("tool SeFa"), 0.95),
             "chromium_moves": sum(1 for what, _ in timings if what == "main")}
 
 
 async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int,
                     chromium: bool = False) -> dict[str, Any]:
     stats, lab = ViewerStats(), LabStats()
-    teacher = EmulatedViewer(url, stats, name="teacher")
-    await teacher.connect()
-    await teacher.load_page()
-    await teacher.click("Start")
-    await teacher.close()
-    deadline = time.monotonic() + 180
-    while (await _read_step(url, stats))[1] < warmup_steps:
-        if time.monotonic() > deadline:
-            raise RuntimeError("training did not start within 180 s")
-        await asyncio.sleep(1.0)
+    await start_training(url, stats, warmup_steps)
     rss_before = _rss_mb(server_pid)
     students = [EmulatedStudent(url, stats, lab, f"student {i}", seed=i) for i in range(n)]
     for s in students:
@@ -216,10 +206,6 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     for task in actors:
         task.cancel()
     await asyncio.gather(*(s.close() for s in students))
-
-    def pct(values: list[float], q: float) -> float | None:
-        values = sorted(values)
-        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
 
     return {
         "students": n,
@@ -248,26 +234,8 @@ def bench_students(counts: list[int], seconds: float, preset: str, warmup_steps:
     """For each class size: a fresh dashboard server, Start pressed, then `n` emulated students
     on the lab for `seconds` (with `chromium`, one real Chromium student beside them). Yields one
     result per size; `ratio_to_0` once 0 was measured."""
-    import tempfile
-    from pathlib import Path
-
-    from gan_app.bench.server import DashboardServer
-
-    base = None
-    for n in counts:
-        with tempfile.TemporaryDirectory(prefix="gan-app-students-") as tmp:
-            log = Path(tmp) / "server.log"
-            env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
-            with DashboardServer(env=env, log_path=log) as server:
-                row = asyncio.run(_class_of(server.url, n, seconds, warmup_steps, server.proc.pid, chromium))
-            logged = _logged_errors(log.read_text(errors="replace"))
-        row["errors"] += len(logged)
-        if logged:
-            row["error_kinds"]["logged by the server"] = len(logged)
-            row["error_examples"] = (row["error_examples"] + logged)[:3]
-        if n == 0:
-            base = row["steps_per_s"]
-        row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
-        row["server_rss_growth_mb"] = (round(row["server_rss_mb_end"] - row["server_rss_mb_start"], 1)
-                                       if row["server_rss_mb_end"] and row["server_rss_mb_start"] else None)
-        yield {"preset": preset, **row}
+    for row in on_fresh_servers(counts, preset, "gan-app-students-", lambda url, n, pid: asyncio.run(
+            _class_of(url, n, seconds, warmup_steps, pid, chromium))):
+        start, end = row["server_rss_mb_start"], row["server_rss_mb_end"]
+        row["server_rss_growth_mb"] = round(end - start, 1) if start and end else None
+        yield row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from gan_app.bench.tab import EmulatedViewer, ViewerStats
 
@@ -30,18 +30,24 @@ async def _read_step(url: str, stats: ViewerStats) -> tuple[float, int]:
         await probe.close()
 
 
-async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
-    stats = ViewerStats()
+async def start_training(url: str, stats: ViewerStats, warmup_steps: int) -> None:
+    """A teacher's tab presses Start; returns once the run is past `warmup_steps` (the models
+    are built and traced)."""
     teacher = EmulatedViewer(url, stats, name="teacher")
     await teacher.connect()
     await teacher.load_page()
     await teacher.click("Start")
     await teacher.close()
     deadline = time.monotonic() + 180
-    while (await _read_step(url, stats))[1] < warmup_steps:  # the models are built and traced
+    while (await _read_step(url, stats))[1] < warmup_steps:
         if time.monotonic() > deadline:
             raise RuntimeError("training did not start within 180 s")
         await asyncio.sleep(1.0)
+
+
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
+    stats = ViewerStats()
+    await start_training(url, stats, warmup_steps)
     viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
     for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
         batch = viewers[i : i + 10]
@@ -69,10 +75,6 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     t1, s1 = await _read_step(url, stats)
     rss_end = _rss_mb(server_pid)
     await asyncio.gather(*(v.close() for v in viewers))
-    def pct(values: list[float], q: float) -> float | None:
-        values = sorted(values)
-        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
-
     return {
         "viewers": n,
         "seconds": round(t1 - t0, 1),
@@ -97,15 +99,22 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     }
 
 
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile of `values` (nearest rank), rounded to 0.1; None when empty."""
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
+
+
 def _logged_errors(log_text: str) -> list[str]:
     lines = log_text.splitlines()
     return [line for line in lines if "Traceback" in line or " ERROR " in line or "Exception" in line]
 
 
-def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
-    """For each class size: a fresh `streamlit run dashboard.py` on a free loopback port with a
-    scratch checkpoints folder, Start pressed, then `n` emulated viewers for `seconds`. Yields
-    one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
+def on_fresh_servers(counts: list[int], preset: str, prefix: str,
+                     measure: Callable[[str, int, int], dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """For each class size n: a fresh `streamlit run dashboard.py` on a free loopback port with a
+    scratch checkpoints folder, and `measure(url, n, server pid)` (an asyncio-run class of n).
+    Errors the server logged count as errors; `ratio_to_0` once a row with 0 has been measured."""
     import tempfile
     from pathlib import Path
 
@@ -113,11 +122,11 @@ def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: 
 
     base = None
     for n in counts:
-        with tempfile.TemporaryDirectory(prefix="gan-app-viewers-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             log = Path(tmp) / "server.log"
             env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
             with DashboardServer(env=env, log_path=log) as server:
-                row = asyncio.run(_class_of(server.url, n, seconds, warmup_steps, server.proc.pid))
+                row = measure(server.url, n, server.proc.pid)
             logged = _logged_errors(log.read_text(errors="replace"))
         row["errors"] += len(logged)
         if logged:
@@ -127,3 +136,10 @@ def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: 
             base = row["steps_per_s"]
         row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
         yield {"preset": preset, **row}
+
+
+def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
+    """For each class size: a fresh server, Start pressed, then `n` emulated viewers for
+    `seconds`. Yields one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
+    return on_fresh_servers(counts, preset, "gan-app-viewers-",
+                            lambda url, n, pid: asyncio.run(_class_of(url, n, seconds, warmup_steps, pid)))

@@ -169,13 +169,17 @@ class Announcer:
 
 
 _labeller: list[Any] = []
+_labeller_lock = threading.Lock()
 
 
 def _towards(registry: Registry, key: str) -> dict[str, Any] | None:
+    """A version's towards-a-digit directions. The classifier is loaded once, whoever asks first:
+    thirty tabs opening the tool together loaded it thirty times (+230 MB)."""
     from gan_app.lab import reference_labeller
 
-    if not _labeller:
-        _labeller.append(reference_labeller())
+    with _labeller_lock:
+        if not _labeller:
+            _labeller.append(reference_labeller())
     return registry.towards(key, _labeller[0])
 
 
