@@ -8,6 +8,7 @@ images every FID is measured against. `python -m gan_app train-classifier` rebui
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import keras
@@ -151,3 +152,16 @@ class QualityMeter:
     def accuracy(self) -> float:
         _, probs = self.features_and_probs(self.real_images)
         return float(np.mean(np.argmax(probs, axis=1) == self.real_labels))
+
+
+_shared: list[QualityMeter] = []
+_shared_lock = threading.Lock()
+
+
+def shared_meter() -> QualityMeter:
+    """One meter for the process: the classifier and the real digits' statistics load once, for
+    the live run's quality and the latent lab's digit labels alike."""
+    with _shared_lock:
+        if not _shared:
+            _shared.append(QualityMeter())
+        return _shared[0]

@@ -190,7 +190,7 @@ class LabGenerator:
 
 def reference_labeller() -> latent.Labeller:
     """The shipped digit classifier as a labeller (any callable images -> probabilities works)."""
-    from gan_app.classifier import QualityMeter
+    from gan_app.classifier import shared_meter
 
-    meter = QualityMeter()
+    meter = shared_meter()  # the live run's own when it measures quality: loaded once per process
     return lambda images01: meter.features_and_probs(images01)[1]

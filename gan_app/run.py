@@ -182,9 +182,9 @@ class Run:
         self.quality_note = "" if self.dataset.is_digits else QUALITY_NOT_AVAILABLE
         self.meter = meter
         if self.meter is None and config.quality_every and not self.quality_note:
-            from gan_app.classifier import QualityMeter
+            from gan_app.classifier import shared_meter
 
-            self.meter = QualityMeter()
+            self.meter = shared_meter()
         self.state = None
         if self.dir is not None and config.mode == "fused":
             self.state = RunState(self.dir, self.step_obj)

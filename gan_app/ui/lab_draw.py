@@ -108,8 +108,10 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take) -
     """The drawing section; `model_of()` builds the server-side generator only when a drawing
     needs it."""
     x, name = _target()
-    if x is not None:
-        model = model_of()
+    model = model_of() if x is not None else None
+    if x is not None and model is None:
+        st.info("This model version is no longer kept on the server: reload the page.")
+    elif x is not None:
         digit, p, d = verdicts(model, x)
         cols = st.columns(3)
         cols[0].image(image_png(x, scale=5), caption="as the training data looks (28x28)", width=140)
@@ -124,7 +126,11 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take) -
         who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=24, key="lab_who")
         if st.button("Find in latent space", key="lab_find", type="primary",
                      help="Searches the z whose G(z) looks most like your image (G stays fixed)."):
-            found = _find(model, x)
+            try:
+                found = _find(model, x)
+            except RuntimeError as exc:  # the batch's search failed: one line, nothing shared
+                st.error(str(exc))
+                return
             if found is None:
                 st.warning("Too many searches are waiting: try again in a few seconds.")
                 return

@@ -148,7 +148,7 @@ def render() -> None:
         if why:
             st.info(why)
         model = REGISTRY.generator(key) if key is not None else _server_generator(export)
-        z, digit = render_on_server(model, source == "Live run")
+        render_on_server(model, source == "Live run")
         version = model.version
         model_of = lambda: model  # noqa: E731
     else:

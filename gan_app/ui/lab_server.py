@@ -62,8 +62,8 @@ def digit_selector(model: LabGenerator) -> int | None:
                         key="lab_digit"))
 
 
-def render_on_server(model: LabGenerator, is_live: bool) -> tuple[np.ndarray, int | None]:
-    """Every tool, drawn here; the explorer's final (z, digit), for the sections below."""
+def render_on_server(model: LabGenerator, is_live: bool) -> None:
+    """Every tool, drawn here."""
     z = base_latent(model, is_live)
     digit = digit_selector(model)
     explore, tools = st.columns([2, 3], gap="large")
@@ -89,4 +89,3 @@ def render_on_server(model: LabGenerator, is_live: bool) -> tuple[np.ndarray, in
                          f"(typical {model.sigma * np.sqrt(model.latent_dim):.1f})")
         d_verdict(model, z_final, digit)
     between_points(model, z_final, digit, take, lambda: point_choice(model, lambda seed: model.noise(1, seed)[0]))
-    return z_final, digit
