@@ -130,8 +130,8 @@ def render() -> None:
         if live is None:
             return
         key, step = live.key, live.step
-        st.caption(f"Using the live generator's and discriminator's weights at step {live.step:,} "
-                   "(the run keeps training; new copies reach this page by themselves).")
+        st.caption("Using the live generator's and discriminator's weights: a copy for every lab, renewed as "
+                   "the run trains (the lab names the step it draws).")
     else:
         export = _chosen_export()
         if export is None:

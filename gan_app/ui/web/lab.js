@@ -39,11 +39,12 @@ class Lab {
     this.step = step;
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ key }));  // the class's drawings of this version
     if (first) {
+      this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
       this.root.replaceChildren(this.status, this.ui.el);
-      this.s.digit = model.k ? Math.min(this.s.digit, model.k - 1) : null;
       this.applyPoint(this.data.point) || this.reseed(this.s.seed);
     } else if (model.d !== this.s.base.length || model.k !== this.ui.model.k) {
+      this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
       this.root.replaceChildren(this.status, this.ui.el);
       this.reseed(this.s.seed);

@@ -114,7 +114,8 @@ export function buildTools(lab, model) {
   const from = h("select", { "data-lab": "blend-from", onchange: () => lab.drawTool() }, ...Array.from({ length: k }, (_, d) => h("option", { value: d }, String(d))));
   const to = h("select", { "data-lab": "blend-to", onchange: () => lab.drawTool() }, ...Array.from({ length: k }, (_, d) => h("option", { value: d }, String(d))));
   if (k) {
-    to.value = "1";
+    from.value = String(s.digit);  // from the digit being explored to the next one
+    to.value = String((s.digit + 1) % k);
     digitPanel.append(h("div", { class: "lab-caption" }, "Same z, every digit: the style stays, the digit changes (click one to draw it)"),
       everyStrip, h("div", { class: "lab-row" }, h("label", {}, "From ", from), h("label", {}, " to ", to)), blendStrip,
       h("div", { class: "lab-caption", "data-lab": "blend-caption" }));
