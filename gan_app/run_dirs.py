@@ -25,6 +25,9 @@ def holds_run(directory: Path) -> bool:
 
 def check_new_run_dir(directory: Path) -> None:
     """UsageError, before anything is written, when a new run would overwrite one in `directory`."""
+    shipped = {p.resolve() for p in (SHIPPED_EXPORT, SHIPPED_CONDITIONAL)}
+    if Path(directory).resolve() in shipped:
+        raise UsageError(f"{directory} is a model shipped with the app; nothing was changed. Choose a new --out")
     if holds_run(directory):
         raise UsageError(f"{directory} already holds a run; nothing was changed. Continue it with "
                          f"--resume {directory}, or choose a new --out")
