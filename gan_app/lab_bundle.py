@@ -110,8 +110,8 @@ class Registry:
 
     def generator(self, key: str) -> Any:
         """The server-side generator of version `key` (gan_app.lab.LabGenerator, its version the
-        key), built on first use for the few things the server still draws: a drawing's verdict,
-        Find, the towards-a-digit directions. None for an unknown key."""
+        key), built on first use for what the server still does with it: a drawing's verdict and
+        Find. None for an unknown key."""
         with self._lock:
             entry = self._bundles.get(key)
         if entry is None or entry[1] is None:
@@ -141,10 +141,6 @@ class Registry:
                 found = latent.class_directions(z, labeller(entry[2](z)))
                 self._towards[key] = {"directions": {str(k): v.tolist() for k, v in sorted(found.items())}}
             return self._towards[key]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._bundles)
 
 
 REGISTRY = Registry()

@@ -110,7 +110,6 @@ class Announcer:
         self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
-        self.sent = 0
 
     def subscribe(self, key: str, live: bool) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=8)
@@ -131,7 +130,6 @@ class Announcer:
         if queue.full():  # a tab that reads nothing gets only what is newest
             queue.get_nowait()
         queue.put_nowait(message)
-        self.sent += 1
 
     async def _watch_live(self) -> None:
         shown: str | None = None
@@ -163,9 +161,6 @@ class Announcer:
 
         loop.call_soon_threadsafe(push)
 
-    @property
-    def open(self) -> int:
-        return len(self._subscribers)
 
 
 _labeller: list[Any] = []

@@ -103,6 +103,3 @@ export function loadModel(tf, base, key) {
   }
   return cache.get(key);
 }
-
-/** Fetches of manifests and weights so far (tests). */
-export const fetchedKeys = () => Array.from(cache.keys());
