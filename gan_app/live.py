@@ -25,13 +25,15 @@ from typing import Any, Callable
 from gan_app.checkpoint import discard_state, has_checkpoint
 from gan_app.config import RunConfig
 from gan_app.errors import GanAppError, UsageError
-from gan_app.lab import GeneratorWeights
+from gan_app.live_commands import TrainerCommands
 from gan_app.live_publish import build_snapshot, generator_weights
-from gan_app.live_types import ALLOWED, CHUNK_SECONDS, LIVE_FIELDS, Snapshot
+from gan_app.live_types import ALLOWED, CHUNK_SECONDS, Snapshot
 from gan_app.live_view import RunView
 from gan_app.run import Run, read_run_config
 from gan_app.run_dirs import DASHBOARD_EXPORT, check_export_target
+from gan_app.model_graph import describe_pair
 from gan_app.runlock import Ownership, RunLocked
+from gan_app.slowmo import RunSlowMotion
 from gan_app.step import TrainingStep, device_name
 
 __all__ = ["LiveTrainer", "RunConfig", "Snapshot"]
@@ -41,7 +43,7 @@ _RUN_IDS = itertools.count()  # unique in the process, so a cache keyed by run n
 DASHBOARD_COMMAND = "streamlit run dashboard.py"
 
 
-class LiveTrainer:
+class LiveTrainer(TrainerCommands):
     """Thread-safe; one per server process (gan_app.ui.common.get_trainer)."""
 
     def __init__(
@@ -74,78 +76,9 @@ class LiveTrainer:
         if checkpoint_dir is not None and has_checkpoint(checkpoint_dir):
             self._send("open_run", checkpoint_dir)
 
-    # ---- commands (any thread) -----------------------------------------------------------
-    def start(self) -> None:
-        self._send("start")
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def stop(self) -> None:
-        self._send("stop")
-
-    def reset(self, config: RunConfig | None = None) -> None:
-        if config is not None:
-            config.validate()
-        self._send("reset", config)
-
-    def step_once(self, which: str) -> None:
-        """One iteration while not running: 'd', 'g' or 'both' (GAN Lab's step mode)."""
-        if which not in ("d", "g", "both"):
-            raise UsageError(f"unknown step {which!r}; choose d, g or both")
-        self._send("step", which)
-
-    def open_run(self, run_dir: Path) -> None:
-        """Continue the run saved in `run_dir` (by the CLI or a dashboard), paused at its last
-        checkpoint. If it cannot be opened, the message says why and the current run goes on."""
-        self._send("open_run", Path(run_dir))
-
-    def apply_live(self, **changes: Any) -> None:
-        """Learning rates, loss and k: applied to the running run without a restart."""
-        unknown = set(changes) - set(LIVE_FIELDS)
-        if unknown:
-            raise UsageError(f"{', '.join(sorted(unknown))} cannot change live; use Reset (live: {', '.join(LIVE_FIELDS)})")
-        self._config.replace(**changes)
-        self._send("live", changes)
-
-    def save_checkpoint(self) -> None:
-        """Save the full training state now (it is also saved every checkpoint_every steps)."""
-        if self._dir is None:
-            raise UsageError("this server keeps no checkpoints")
-        self._send("save")
-
-    def export(self, directory: Path, replace: bool = False) -> None:
-        """Write generator.keras + meta.json of the current generator (and D) into `directory`.
-        Never over a shipped model, a run or a model exported elsewhere; over an earlier export
-        of a dashboard only with `replace` (gan_app.run.check_export_target says why not)."""
-        check_export_target(Path(directory), replace)
-        self._send("export", (Path(directory), replace))
-
-    def copy_generator(self, timeout: float = 10.0) -> GeneratorWeights | None:
-        """A copy of the live generator's weights (for the latent lab); None before any training."""
-        reply: dict[str, Any] = {"done": threading.Event()}
-        self._send("copy_generator", reply)
-        reply["done"].wait(timeout)
-        return reply.get("weights")
-
-    def set_grid_every(self, steps: int) -> None:
-        """How often the live grid is drawn (a setting of this dashboard, not of the run)."""
-        if steps <= 0:
-            raise UsageError(f"sample interval must be > 0, got {steps}")
-        self._send("grid_every", steps)
-
     def snapshot(self) -> Snapshot:
         with self._lock:
             return self._snapshot
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until every command sent so far has been handled (tests, benchmarks)."""
-        done = threading.Event()
-        self._send("ping", done)
-        return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the worker thread for good (tests, server shutdown)."""
@@ -181,6 +114,7 @@ class LiveTrainer:
         self._traced = False
         self._weights_version = 0
         self._checkpoint_step = -1
+        self._slow = RunSlowMotion()
 
     def _loop(self) -> None:
         while True:
@@ -216,6 +150,7 @@ class LiveTrainer:
         elif command in ALLOWED and self._status not in ALLOWED[command]:
             return  # another tab's click from the state before: nothing to do
         elif command in ("start", "resume"):
+            self._finish_slow()
             if command == "start":
                 self._ensure_run()
             self._status, self._message = "running", ""
@@ -232,7 +167,8 @@ class LiveTrainer:
             self._grid_every = arg
         else:
             handlers = {"reset": self._reset, "open_run": self._open_run, "copy_generator": self._copy_generator,
-                        "export": self._export, "step": self._single_step}
+                        "export": self._export, "step": self._single_step, "slow": self._slow_step,
+                        "model_diagram": self._model_diagram}
             handlers[command](arg)
 
     def _new_run(self, config: RunConfig, run_dir: Path | None, resume: bool, commands: list[str]) -> Run:
@@ -323,14 +259,28 @@ class LiveTrainer:
 
     def _single_step(self, which: str) -> None:
         self._ensure_run()
+        self._finish_slow()
         run = self._run
         assert run is not None
         if which == "both":
-            rows = run.train(1)
+            run.train(1)
         else:
             t0 = time.perf_counter()
             rows = (run.step_obj.step_d if which == "d" else run.step_obj.step_g)()  # type: ignore[attr-defined]
             run.record(rows, seconds=time.perf_counter() - t0)
+        self._stepped()
+
+    def _slow_step(self, _: Any) -> None:
+        self._ensure_run()
+        assert self._run is not None
+        self._slow.advance(self._run)
+        self._stepped()  # every sub-step may have changed a weight
+
+    def _finish_slow(self) -> None:
+        if self._run is not None and self._slow.finish(self._run):
+            self._stepped()
+
+    def _stepped(self) -> None:
         self._weights_version += 1
         self._check_nan()
         self._draw_grid()
@@ -363,9 +313,15 @@ class LiveTrainer:
         return True
 
     def _copy_generator(self, reply: dict[str, Any]) -> None:
+        self._answer(reply, lambda run: generator_weights(run, self._weights_version, self._run_id))
+
+    def _model_diagram(self, reply: dict[str, Any]) -> None:
+        self._answer(reply, lambda run: describe_pair(run.step_obj.generator, run.step_obj.discriminator, run.preset))
+
+    def _answer(self, reply: dict[str, Any], read: Callable[[Run], Any]) -> None:
         try:
             if self._run is not None:
-                reply["weights"] = generator_weights(self._run, self._weights_version, self._run_id)
+                reply["answer"] = read(self._run)
         finally:
             reply["done"].set()
 
@@ -394,6 +350,7 @@ class LiveTrainer:
         snap = build_snapshot(
             version=self._version, status=self._status, message=self._message, run=self._run, view=self._view,
             device=self._device, config=self._config, run_dir=self._dir, grid_every=self._grid_every,
-            run_id=self._run_id, weights_version=self._weights_version, checkpoint_step=self._checkpoint_step)
+            run_id=self._run_id, weights_version=self._weights_version, checkpoint_step=self._checkpoint_step,
+            slowmo=self._slow.frame if self._status != "running" else None)
         with self._lock:
             self._snapshot = snap

@@ -29,6 +29,7 @@ def build_snapshot(
     run_id: int,
     weights_version: int,
     checkpoint_step: int,
+    slowmo: dict | None = None,
 ) -> Snapshot:
     """The run as a page shows it now: numbers, curves (copied at most once a second while
     running, by `view`), the latest grid and its history, quality and checkpoints."""
@@ -66,6 +67,7 @@ def build_snapshot(
         quality_note=run.quality_note if run is not None else "",
         quality_cost=run.quality.seconds / elapsed if run is not None and elapsed else 0.0,
         checkpoint_step=checkpoint_step,
+        slowmo=slowmo,
     )
 
 

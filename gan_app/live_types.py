@@ -23,6 +23,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "stop": ("running", "paused"),
     "reset": STATES,
     "step": NOT_RUNNING,
+    "slow": NOT_RUNNING,  # one sub-step of an iteration in slow motion
     "open_run": NOT_RUNNING,
 }
 
@@ -59,6 +60,7 @@ class Snapshot:
     quality_note: str = ""  # why quality is not measured, if it is not
     quality_cost: float = 0.0  # share of training time spent measuring quality
     checkpoint_step: int = -1  # step of the latest checkpoint on disk
+    slowmo: dict | None = None  # the latest slow-motion sub-step (gan_app.slowmo.Frame.to_json), while not running
 
     def metric(self, name: str) -> np.ndarray:
         return self.history[:, METRICS.index(name)]

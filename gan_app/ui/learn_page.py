@@ -1,8 +1,19 @@
-"""Short explanations tied to what is on screen, grounded in the tutorials the app grew from."""
+"""The Learn page: the GAN training now, in pictures (its networks, its losses, one iteration in
+slow motion, the Keras 3 trap run for real), each tied to the tutorial it explains, and the
+ideas in words below them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
+
+from gan_app.live import LiveTrainer, Snapshot
+from gan_app.model_graph import preset_diagram
+from gan_app.trap import RECIPES, TrapResult, run_trap
+from gan_app.ui.common import can_control, get_trainer, presenter_sidebar, run_control, show_notice
+from gan_app.ui.learn_live import learn_live
+from gan_app.ui.shared import RENDERS
 
 VALUE_FUNCTION = r"\min_G \max_D V(D, G) = \mathbb{E}_{x \sim p_{data}}[\log D(x)] + \mathbb{E}_{z \sim p_z}[\log(1 - D(G(z)))]"
 
@@ -69,9 +80,63 @@ which saves a generator forward pass per step.
 }
 
 
+WORDS = ("k", "equilibrium", "d_scores", "conditional", "inversion", "network_vs_model", "nonsaturating")
+TRAP_SHOWN = "learn_trap_shown"  # session_state: this tab asked for the trap experiment
+
+
+def diagram(trainer: LiveTrainer, snap: Snapshot) -> tuple[dict[str, Any], str]:
+    """The diagram of the run's G and D as the trainer's worker reads them from its models, or,
+    before the run has built them, of the preset's networks built afresh; built once per run
+    for every viewer."""
+    built = snap.status != "idle" or snap.step > 0
+    key = (snap.run_id, snap.config.preset, built)
+
+    def build() -> dict[str, Any]:
+        live = trainer.model_diagram() if built else None
+        return live or preset_diagram(snap.config.preset_obj())
+
+    return RENDERS.get("learn_diagram", key, build), ":".join(map(str, key))
+
+
+@st.cache_resource(show_spinner="Training the tutorial's networks one batch each way...", max_entries=1)
+def _trap_results() -> list[TrapResult]:
+    return [run_trap(recipe) for recipe in RECIPES]  # once per server, whoever asks first
+
+
+def _trap() -> None:
+    st.subheader("The Keras 3 trap, run for real")
+    st.caption("Tutorial 000: one discriminator network in two models. tutorial 003's own networks, one "
+               "`train_on_batch` of D and one of the combined `gan`, two ways.")
+    if not st.session_state.get(TRAP_SHOWN):
+        if not st.button("Run the experiment", help="Builds tutorial 003's G and D and trains each one batch, twice"):
+            return
+        st.session_state[TRAP_SHOWN] = True
+    rows = [{"recipe": r.recipe, "how": RECIPES[r.recipe],
+             "D's weights its train function captured": r.d_trainable_at_first_call,
+             "D moved by its own step": f"{r.d_moved_by_d_step:.2e}",
+             "D moved by gan's step": f"{r.d_moved_by_gan_step:.2e}",
+             "G moved by gan's step": f"{r.g_moved_by_gan_step:.2e}",
+             "D learns": "yes" if r.d_learns else "no: frozen for good"} for r in _trap_results()]
+    st.dataframe(rows, hide_index=True)
+    st.markdown("As written, D's first `train_on_batch` traces with the flag already False: D captures no "
+                "trainable weights and never changes, while G trains against a D that stays random. "
+                "Set right before each model's first call, D learns from its own step and stays fixed "
+                "in gan's. The dashboard's fused step needs no flag: it applies D's gradient to D's "
+                "variables and G's to G's.")
+
+
 def render() -> None:
-    st.title("Learn: what you are watching")
+    st.title("Learn: the GAN training now")
     st.markdown(TEXT["game"])
     st.latex(VALUE_FUNCTION)
-    for key in ("nonsaturating", "k", "equilibrium", "d_scores", "conditional", "inversion", "network_vs_model"):
-        st.markdown(TEXT[key])
+    show_notice()
+    trainer = get_trainer()
+    snap = trainer.snapshot()
+    picture, key = diagram(trainer, snap)
+    if learn_live(snap, picture, key, can_control(st.session_state)) == "next":
+        run_control(st.session_state, trainer.slow_step)
+    _trap()
+    with st.expander("The ideas in words"):
+        for name in WORDS:
+            st.markdown(TEXT[name])
+    presenter_sidebar()

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable
 
+from gan_app.config import METRICS
 from gan_app.errors import UsageError
 from gan_app.images import data_url
 from gan_app.live_types import Snapshot
@@ -42,6 +43,15 @@ def grid_url(run_id: int, step: int, png: bytes) -> str:
     """A grid as a data: URL, built once for every viewer. It travels inside the update itself,
     so no tab can ask for an image that is already gone."""
     return RENDERS.get("grid_url", (run_id, step), lambda: data_url(png))
+
+
+def latest_losses(snap: Snapshot, rows: int = 20) -> dict[str, float] | None:
+    """The losses and D's mean outputs, each averaged over the latest `rows` iterations (one
+    iteration's values jump too much to read); None before any training."""
+    if not len(snap.history):
+        return None
+    recent = snap.history[-rows:]
+    return {name: round(float(recent[:, i].mean()), 4) for i, name in enumerate(METRICS)}
 
 
 def live_update(snap: Snapshot) -> dict[str, Any]:
@@ -67,6 +77,9 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
         "columns": snap.grid_columns,
         "rows": max(1, len(snap.grid_scores) // snap.grid_columns) if snap.grid_scores else 5,
         "sent": time.time(),  # wall clock: a viewer on this machine can tell how late it arrived
+        "loss": latest_losses(snap),  # the Learn page's loss nodes and the marker on its curves
+        "loss_kind": snap.config.preset_obj().loss,
+        "slowmo": snap.slowmo,  # the latest sub-step of an iteration in slow motion, while not running
     }
     if snap.grid_png is not None:
         update["grid"] = grid_url(snap.run_id, snap.grid_step, snap.grid_png)

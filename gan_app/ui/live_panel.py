@@ -45,10 +45,59 @@ CSS = CELLS_CSS + """
 .gan-message.error { background: rgba(255, 43, 43, 0.15); }
 """
 
-# Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = CELLS_JS + f"""
+# One websocket per mounted panel on the live channel, kept across page runs: `panel.show` gets
+# every update. Any component that shows the live run uses it (the Learn page's too).
+LIVE_SOCKET_JS = f"""
 const MAX_REFUSED = {MAX_REFUSED}, RETRY_MS = {RETRY_MS}, FULL = {CLOSE_TRY_LATER}, POLICY = {CLOSE_POLICY};
 """ + """
+function keepLive(panel, path, notice) {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  const connect = () => {
+    const socket = new WebSocket(url);
+    let opened = false;
+    socket.onopen = () => { opened = true; };
+    socket.onmessage = (event) => { panel.refused = 0; panel.show(JSON.parse(event.data)); };
+    socket.onclose = (event) => {
+      if (panel.socket !== socket) return;  // replaced or unmounted on purpose
+      // Refused: never opened (a foreign page, the server down) or told the view is full.
+      const refused = !opened || event.code === FULL || event.code === POLICY;
+      panel.refused = refused ? panel.refused + 1 : 0;
+      if (panel.refused >= MAX_REFUSED) {
+        panel.socket = null;  // stop; the next page run of this tab tries again
+        panel.stopped = true;
+        notice.textContent = event.code === FULL
+          ? `The live view is not shown: ${event.reason || "the server has too many viewers"}. Reload this page later to watch it.`
+          : "The live view lost its connection to the server. Reload this page to try again.";
+        notice.hidden = false;
+        return;
+      }
+      setTimeout(() => { if (panel.socket === socket) panel.socket = connect(); }, RETRY_MS * Math.max(1, panel.refused));
+    };
+    return socket;
+  };
+  if (panel.url !== url || panel.stopped) {
+    const old = panel.socket;
+    panel.url = url;
+    panel.refused = 0;
+    panel.stopped = false;
+    notice.hidden = true;
+    panel.socket = connect();
+    if (old) old.close();
+  }
+}
+
+function dropLive(parentElement, panel) {
+  if (!parentElement.isConnected && panel.socket) {
+    const socket = panel.socket;
+    panel.socket = null;
+    panel.url = null;
+    socket.close();
+  }
+}
+"""
+
+# Mounted again on every page run: keep one socket per panel, and show the newest update.
+JS = CELLS_JS + LIVE_SOCKET_JS + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
@@ -87,48 +136,8 @@ export default function (component) {
   };
   panel.show = show;
   show(data.initial);
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + data.path;
-  const notice = el("notice");
-  const connect = () => {
-    const socket = new WebSocket(url);
-    let opened = false;
-    socket.onopen = () => { opened = true; };
-    socket.onmessage = (event) => { panel.refused = 0; panel.show(JSON.parse(event.data)); };
-    socket.onclose = (event) => {
-      if (panel.socket !== socket) return;  // replaced or unmounted on purpose
-      // Refused: never opened (a foreign page, the server down) or told the view is full.
-      const refused = !opened || event.code === FULL || event.code === POLICY;
-      panel.refused = refused ? panel.refused + 1 : 0;
-      if (panel.refused >= MAX_REFUSED) {
-        panel.socket = null;  // stop; the next page run of this tab tries again
-        panel.stopped = true;
-        notice.textContent = event.code === FULL
-          ? `The live grid is not shown: ${event.reason || "the server has too many viewers"}. Reload this page later to watch it.`
-          : "The live grid lost its connection to the server. Reload this page to try again.";
-        notice.hidden = false;
-        return;
-      }
-      setTimeout(() => { if (panel.socket === socket) panel.socket = connect(); }, RETRY_MS * Math.max(1, panel.refused));
-    };
-    return socket;
-  };
-  if (panel.url !== url || panel.stopped) {
-    const old = panel.socket;
-    panel.url = url;
-    panel.refused = 0;
-    panel.stopped = false;
-    notice.hidden = true;
-    panel.socket = connect();
-    if (old) old.close();
-  }
-  return () => {
-    if (!parentElement.isConnected && panel.socket) {
-      const socket = panel.socket;
-      panel.socket = null;
-      panel.url = null;
-      socket.close();
-    }
-  };
+  keepLive(panel, data.path, el("notice"));
+  return () => dropLive(parentElement, panel);
 }
 """
 
