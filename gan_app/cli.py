@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
                     help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
                          "one JSON line per N")
+    be.add_argument("--page", choices=("train", "learn"), default="train",
+                    help="the page the --viewers tabs open (default: train)")
     be.add_argument("--find-burst", type=_positive, default=None, metavar="N",
                     help="N students press Find within 5 s while the run trains: answer times, batches, speed kept")
     be.add_argument("--chromium", action="store_true",
@@ -206,7 +208,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
-        for row in bench_viewers(args.viewers, args.seconds, preset.name):
+        for row in bench_viewers(args.viewers, args.seconds, preset.name, page=args.page):
             print(json.dumps(row), flush=True)
     elif args.find_burst:
         from gan_app.bench.find_burst import bench_find_burst

@@ -82,8 +82,8 @@ def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed
         trainer.step_once("both")
         trainer.wait_idle()
 
-        async def take(n, every=0.5):
-            stream, events = channel.stream(every), []
+        async def take(n, every=0.5, grid=True):
+            stream, events = channel.stream(every, grid), []
             async for text in stream:
                 events.append(json.loads(text))
                 if len(events) == n:
@@ -99,6 +99,9 @@ def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed
         for _ in range(5):
             channel.current()
         assert channel.encodes == encodes  # a hundred tabs on one snapshot: encoded once
+        learn = asyncio.run(take(2, grid=False))  # the Learn page's tabs: losses, never the grid
+        assert [e["grid"] for e in learn] == [None, None] and learn[1]["step"] == learn[0]["step"] + 1
+        assert set(learn[1]["loss"]) >= {"d_loss", "g_loss", "d_real", "d_fake"}
     finally:
         trainer.close()
 

@@ -45,10 +45,13 @@ async def start_training(url: str, stats: ViewerStats, warmup_steps: int) -> Non
         await asyncio.sleep(1.0)
 
 
-async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int) -> dict[str, Any]:
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int,
+                    page: str = "train") -> dict[str, Any]:
     stats = ViewerStats()
     await start_training(url, stats, warmup_steps)
     viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
+    for v in viewers:
+        v.page_name = "" if page == "train" else page  # "": the first page, Train
     for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
         batch = viewers[i : i + 10]
         await asyncio.gather(*(v.connect() for v in batch))
@@ -77,6 +80,7 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
     await asyncio.gather(*(v.close() for v in viewers))
     return {
         "viewers": n,
+        "page": page,
         "seconds": round(t1 - t0, 1),
         "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
         # the page's Python reruns for a tab (the numbers and curves): request -> finished
@@ -138,8 +142,10 @@ def on_fresh_servers(counts: list[int], preset: str, prefix: str,
         yield {"preset": preset, **row}
 
 
-def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
-    """For each class size: a fresh server, Start pressed, then `n` emulated viewers for
-    `seconds`. Yields one result per size; `ratio_to_0` once a row with 0 viewers has been measured."""
+def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200,
+                  page: str = "train") -> Iterable[dict[str, Any]]:
+    """For each class size: a fresh server, Start pressed, then `n` emulated viewers of `page`
+    ("train" or "learn") for `seconds`. Yields one result per size; `ratio_to_0` once a row with
+    0 viewers has been measured."""
     return on_fresh_servers(counts, preset, "gan-app-viewers-",
-                            lambda url, n, pid: asyncio.run(_class_of(url, n, seconds, warmup_steps, pid)))
+                            lambda url, n, pid: asyncio.run(_class_of(url, n, seconds, warmup_steps, pid, page)))

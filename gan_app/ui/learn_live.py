@@ -23,7 +23,7 @@ HTML = """
   <h3>The GAN training now: <span data-l="preset"></span> <span class="tut">tutorials 002-004</span></h3>
   <div data-l="flow"></div>
   <div class="nets"><div data-l="G"></div><div data-l="D"></div></div>
-  <h3>Why G's loss is non-saturating <span class="tut">tutorial 002</span></h3>
+  <h3>Why G's loss is non-saturating <span class="tut">tutorials 001-002</span></h3>
   <div class="curves-wrap"><div data-l="curves"></div>
     <div class="legend">
       <div><span class="sw" style="background:#e8590c"></span>G's minimax loss, log(1 − D(G(z))): flat where D rejects G's images</div>
@@ -31,7 +31,7 @@ HTML = """
       <div><span class="sw" style="background:#8338ec"></span>D's loss on a generated image, −log(1 − D(G(z)))</div>
       <p data-l="slopes"></p>
     </div></div>
-  <h3>One iteration in slow motion <span class="tut">tutorial 000: Algorithm 1</span></h3>
+  <h3>One iteration in slow motion <span class="tut">tutorials 001-002: Algorithm 1</span></h3>
   <div class="chips" data-l="chips"></div>
   <div class="slow-controls"><button data-l="next" hidden>Next sub-step</button><span class="dim" data-l="slowhint"></span></div>
   <div data-l="frame" hidden></div>
@@ -48,7 +48,7 @@ def learn_live(snap: Snapshot, diagram: dict[str, Any], diagram_key: str, can_co
     """Mount the pictures with the page's snapshot and the model's diagram. Returns "next" in
     the page run a presenter's Next sub-step click caused, else None."""
     result: Any = _component(
-        data={"path": socket_path(every), "initial": live_update(snap), "run": snap.run_id, "diagram": diagram,
+        data={"path": socket_path(every, grid=False), "initial": {**live_update(snap), "grid": None}, "run": snap.run_id, "diagram": diagram,
               "diagram_key": diagram_key, "can_control": can_control, "sub_steps": [s[0] for s in SUB_STEPS]},
         key="learn_live",
         on_next_change=lambda: None,

@@ -105,7 +105,7 @@ def _trap_results() -> list[TrapResult]:
 
 def _trap() -> None:
     st.subheader("The Keras 3 trap, run for real")
-    st.caption("Tutorial 000: one discriminator network in two models. tutorial 003's own networks, one "
+    st.caption("Tutorials 000 and 002: one discriminator network in two models. Tutorial 003's own networks, one "
                "`train_on_batch` of D and one of the combined `gan`, two ways.")
     if not st.session_state.get(TRAP_SHOWN):
         if not st.button("Run the experiment", help="Builds tutorial 003's G and D and trains each one batch, twice"):

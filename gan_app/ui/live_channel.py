@@ -112,10 +112,10 @@ class LiveChannel:
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 
-    async def stream(self, every: float) -> AsyncIterator[str]:
+    async def stream(self, every: float, grid: bool = True) -> AsyncIterator[str]:
         """One tab's updates: the newest at every multiple of `every` seconds (so tabs with the
         same interval are served in one burst), only when it changed, with the grid only when
-        that changed."""
+        that changed (never, for a tab that shows no grid: `grid` False)."""
         loop = asyncio.get_running_loop()
         sent_key, sent_grid = None, None
         while True:
@@ -123,7 +123,7 @@ class LiveChannel:
             if current is not None and current[0] != sent_key:
                 key, grid_step, full, light = current
                 sent_key = key
-                if (key[0], grid_step) != sent_grid:
+                if grid and (key[0], grid_step) != sent_grid:
                     sent_grid = (key[0], grid_step)
                     yield full
                 else:
@@ -176,9 +176,10 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
 
     async def _serve(websocket: WebSocket, channel: LiveChannel) -> None:
         every = parse_every(websocket.query_params.get("every"))
+        grid = websocket.query_params.get("grid") != "0"  # the Learn page shows no grid
 
         async def send() -> None:
-            async for text in channel.stream(every):
+            async for text in channel.stream(every, grid):
                 await websocket.send_text(text)
 
         async def until_closed() -> None:

@@ -144,9 +144,10 @@ export default function (component) {
 _component = st.components.v2.component("gan_app.live_panel", html=HTML, css=CSS, js=JS)
 
 
-def socket_path(every: float) -> str:
+def socket_path(every: float, grid: bool = True) -> str:
+    """The live channel's URL for a tab: updates every `every` seconds, with the grid or without."""
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return (f"/{base}" if base else "") + f"{SOCKET_PATH}?every={every:g}"
+    return (f"/{base}" if base else "") + f"{SOCKET_PATH}?every={every:g}" + ("" if grid else "&grid=0")
 
 
 def live_panel(snap: Snapshot, every: float, show_scores: bool = False) -> dict[str, int] | None:
