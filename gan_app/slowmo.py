@@ -11,6 +11,7 @@ SHOWN images, which changes no weight, statistic or random state.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,8 +194,6 @@ class RunSlowMotion:
 
     def advance(self, run: Any) -> bool:
         """The next sub-step of the run's current slow iteration; True when that completed it."""
-        import time
-
         if self._slow is None:
             self._slow, self._seconds = SlowMotion(run.step_obj, run.step), 0.0
         t0 = time.perf_counter()

@@ -43,7 +43,7 @@ def _slow_and_fused(mnist5k, name, warmup=3):
     return fused, slow, frames
 
 
-@pytest.mark.parametrize("name", ["fast", "wide", "conditional", "seed002", "roatienza"])
+@pytest.mark.parametrize("name", ["fast", "wide", "conditional"])  # seed002, roatienza: measured too (docs/models.md)
 def test_slow_motion_sub_steps_end_where_one_fused_step_ends(mnist5k, name):
     fused, slow, frames = _slow_and_fused(mnist5k, name)
     for a, b in zip(_all_weights(fused), _all_weights(slow)):
