@@ -31,7 +31,7 @@ def _detail(layer: keras.layers.Layer) -> str:
         if tuple(cfg.get("strides", (1, 1))) != (1, 1):
             parts.append(f"stride {cfg['strides'][0]}")
     elif "units" in cfg:
-        parts.append(f"{cfg['units']} units")
+        parts.append(f"{cfg['units']} unit{'' if cfg['units'] == 1 else 's'}")
     elif "rate" in cfg:
         parts.append(f"rate {cfg['rate']:g}")
     elif "input_dim" in cfg and "output_dim" in cfg:
