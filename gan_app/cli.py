@@ -109,9 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--page", choices=("train", "learn"), default="train",
                     help="the page the --viewers tabs open (default: train)")
     be.add_argument("--find-burst", type=_positive, default=None, metavar="N",
-                    help="N students press Find within 5 s while the run trains: answer times, batches, speed kept")
+                    help="N students' Find answers (searched in their tabs) reach the server within 5 s while the run "
+                         "trains: page runs, speed kept; with --chromium one real tab's search time")
     be.add_argument("--chromium", action="store_true",
-                    help="with --students: one real Chromium student beside them (slider -> image timings)")
+                    help="with --students: one real Chromium student beside them (slider -> image timings); "
+                         "with --find-burst: one real tab's Find")
     be.add_argument("--students", type=_count, nargs="+", metavar="N",
                     help="class sizes on the latent lab: N emulated students explore while the run trains "
                          "(the --viewers format); each size gets a fresh server for --seconds")
@@ -213,7 +215,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.find_burst:
         from gan_app.bench.find_burst import bench_find_burst
 
-        print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name)))
+        print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name, chromium=args.chromium)))
     elif args.students:
         from gan_app.bench.students import bench_students
 

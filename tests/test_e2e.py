@@ -191,6 +191,7 @@ def test_a_student_draws_a_seven_and_finds_it_in_latent_space(server, request):
             page.locator("[data-lab='caption']").filter(
                 has_text="a student #1 (the drawing), found in latent space").wait_for(timeout=60_000)
             assert page.get_by_text("G(z) found: error").count() == 1
+            assert page.get_by_text("found in this tab in").count() == 1  # the server did not search
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             raise

@@ -1,79 +1,105 @@
-"""`bench --find-burst N`: N students press Find within a few seconds while the run trains.
+"""`bench --find-burst N [--chromium]`: N students press Find within a few seconds while the run trains.
 
-In one process, as on the dashboard's server: the live trainer trains `fast` in its thread,
-and N threads (the students' page runs) each ask the lab's FindQueue to find a held-out digit
-in the shipped generator's latent space, spread over `spread_s` seconds. It reports when each
-was answered, how the searches were batched, and the training speed during the burst against
-the speed just before it.
+Find runs in each student's tab (gan_app/ui/web/find.js): what reaches the server is the
+answer, which reruns the student's lab page once (the page shares the drawing with the class).
+On a fresh dashboard server with `fast` training, N emulated students open /lab as in
+`bench --students`; then, spread over `spread_s` seconds, each tab's answer arrives as a page
+run. It reports when each page run finished, and the training speed during the burst against
+the speed just before it. With `chromium`, one real tab on the same server runs a search of a
+held-out digit in the lab's model beside the burst: how long a student waits, on a CPU the
+server shares.
 """
 
 from __future__ import annotations
 
-import tempfile
-import threading
+import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gan_app.bench.students import EmulatedStudent, LabStats
+from gan_app.bench.tab import ViewerStats
+from gan_app.bench.viewers import _read_step, on_fresh_servers, pct, start_training
 
-def _speed(trainer: Any, seconds: float) -> float:
-    s0, t0 = trainer.snapshot().step, time.perf_counter()
-    time.sleep(seconds)
-    return (trainer.snapshot().step - s0) / (time.perf_counter() - t0)
+FIND_IN_TAB = """async (root, target) => {
+  const lab = root.__lab;
+  const url = (name) => new URL(lab.data.base + name, window.location.href).href;
+  const runtime = await import(url("runtime.js"));
+  const { find } = await import(url("find.js"));
+  await runtime.loadGradients(lab.data.base);
+  const found = await find(lab.model, Float32Array.from(target));
+  return { seconds: found.seconds, mse: found.mse, backend: lab.tf.getBackend() };
+}"""
 
 
-def bench_find_burst(n: int, spread_s: float = 5.0, preset: str = "fast") -> dict[str, Any]:
-    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
-    from gan_app.classifier import split
-    from gan_app.config import RunConfig
-    from gan_app.data import load_dataset
-    from gan_app.find_queue import FindQueue
-    from gan_app.live import LiveTrainer
-    from gan_app.project import Projector
+def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str, Any]:
+    """One real student: opens /lab, then at `start_at` (perf_counter) searches `target01` in the tab."""
+    from gan_app.bench.browser import browser
 
-    export = open_export(SHIPPED_EXPORT)
-    projector = Projector(export.generator, export.meta)
-    ds = load_dataset("mnist5k")
-    held = np.random.default_rng(2).permutation(split(ds)[1])[:n]
-    projector.project_many([ds.x[held[0]]], steps=2)  # traced once, as after a first Find
-    queue = FindQueue()
-    trainer = LiveTrainer(RunConfig(preset=preset), checkpoint_dir=Path(tempfile.mkdtemp(prefix="gan-app-find-")) / "live")
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + "/lab")
+        root = page.locator("[data-lab='root'][data-ready='1']")
+        root.wait_for(timeout=120_000)
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+        found = root.evaluate(FIND_IN_TAB, np.asarray(target01, np.float32).ravel().tolist())
+    return {"chromium_find_s": round(found["seconds"], 2), "chromium_find_mse": round(float(found["mse"]), 4),
+            "chromium_backend": found["backend"]}
+
+
+async def _burst(url: str, n: int, spread_s: float, warmup_steps: int, chromium: bool) -> dict[str, Any]:
+    stats, lab = ViewerStats(), LabStats()
+    await start_training(url, stats, warmup_steps)
+    students = [EmulatedStudent(url, stats, lab, f"student {i}", seed=i) for i in range(n)]
+    for i in range(0, n, 10):
+        batch = students[i : i + 10]
+        await asyncio.gather(*(s.connect() for s in batch))
+        await asyncio.gather(*(s.load_page(timeout=120) for s in batch))
+    await asyncio.sleep(5.0)  # their first visits' fetches are over
+    probe = None
+    if chromium:
+        from gan_app.classifier import split
+        from gan_app.data import load_dataset
+
+        ds = load_dataset("mnist5k")
+        target = ds.x[split(ds)[1][3]]
+        probe = asyncio.ensure_future(asyncio.to_thread(_chromium_find, url, target, time.perf_counter() + 25.0))
+        await asyncio.sleep(15.0)  # the tab opens and draws before the speed is taken
+    t0, s0 = await _read_step(url, stats)
+    await asyncio.sleep(10.0)
+    t1, s1 = await _read_step(url, stats)
     answered: list[float] = []
-    errors: list[str] = []
-    try:
-        trainer.start()
-        while trainer.snapshot().step < 200:
-            time.sleep(0.2)
-        before = _speed(trainer, 10.0)
-        start = time.perf_counter()
 
-        def student(i: int) -> None:
-            time.sleep(spread_s * i / max(1, n - 1))
-            asked = time.perf_counter()
-            try:
-                found = queue.find("shipped", lambda: projector, ds.x[held[i]])
-                if found is None:
-                    errors.append("queue full")
-                else:
-                    answered.append(time.perf_counter() - asked)
-            except RuntimeError as exc:
-                errors.append(str(exc))
+    async def answer(i: int, student: EmulatedStudent) -> None:
+        await asyncio.sleep(spread_s * i / max(1, n - 1))
+        asked = time.perf_counter()
+        try:
+            await student.load_page(timeout=60)  # the page run the answer causes
+            answered.append(time.perf_counter() - asked)
+        except Exception as exc:  # a page run that never finished is what this bench looks for
+            stats.error("answer not shown", f"{student.name}: {type(exc).__name__}: {exc}")
 
-        threads = [threading.Thread(target=student, args=(i,)) for i in range(n)]
-        s0 = trainer.snapshot().step
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        burst_s = time.perf_counter() - start
-        during = (trainer.snapshot().step - s0) / burst_s
-    finally:
-        trainer.close()
-    return {"students": n, "spread_s": spread_s, "answered": len(answered), "errors": len(errors),
+    burst_start = time.perf_counter()
+    await asyncio.gather(*(answer(i, s) for i, s in enumerate(students)))
+    await asyncio.sleep(max(0.0, burst_start + max(10.0, spread_s + 5.0) - time.perf_counter()))
+    t2, s2 = await _read_step(url, stats)
+    in_chromium = await probe if probe is not None else {}
+    await asyncio.gather(*(s.close() for s in students))
+    before, during = (s1 - s0) / (t1 - t0), (s2 - s1) / (t2 - t1)
+    return {"students": n, "spread_s": spread_s, "answered": len(answered),
             "slowest_answer_s": round(max(answered), 2) if answered else None,
-            "median_answer_s": round(float(np.median(answered)), 2) if answered else None,
-            "batches": queue.batches, "burst_s": round(burst_s, 1),
+            "answer_p50_ms": pct([a * 1000 for a in answered], 0.5),
             "steps_per_s_before": round(before, 2), "steps_per_s_during": round(during, 2),
-            "speed_kept": round(during / before, 3) if before else None}
+            "speed_kept": round(during / before, 3) if before else None,
+            "errors": sum(stats.errors.values()), "error_kinds": dict(stats.errors),
+            "error_examples": stats.error_examples[:3], **in_chromium}
+
+
+def bench_find_burst(n: int, spread_s: float = 5.0, preset: str = "fast", chromium: bool = False,
+                     warmup_steps: int = 200) -> dict[str, Any]:
+    rows = on_fresh_servers([n], preset, "gan-app-find-", lambda url, count, pid: asyncio.run(
+        _burst(url, count, spread_s, warmup_steps, chromium)))
+    row = next(iter(rows))
+    row.pop("ratio_to_0", None)
+    return row

@@ -65,3 +65,45 @@ def browser_lab(key: str, step: int | None, live: bool, point: dict[str, Any] | 
         key="lab_browser", default={"failed": None}, on_failed_change=lambda: None)
     failed = getattr(result, "failed", None)
     return failed if isinstance(failed, str) else None
+
+
+# Find in latent space, run in the tab (gan_app/ui/web/find.js) with the model version the lab
+# draws: the result, or why the tab could not search, comes back as this component's state.
+FIND_JS = """
+export default function (component) {
+  const { parentElement, data, setStateValue } = component;
+  const root = parentElement.querySelector('[data-find="root"]');
+  if (root.dataset.request === String(data.request)) return;  // this search is running or done
+  root.dataset.request = String(data.request);
+  const url = (name) => new URL(data.base + name, window.location.href).href;
+  Promise.all([import(url("runtime.js")), import(url("model.js")), import(url("find.js"))])
+    .then(async ([runtime, models, finder]) => {
+      const tf = await runtime.loadTf(data.base);
+      await runtime.loadGradients(data.base);
+      const model = await models.loadModel(tf, data.models, data.key);
+      const found = await finder.find(model, Float32Array.from(data.target), {
+        onStep: (i, n) => { root.textContent = `Searching in this tab: step ${i} of ${n}...`; },
+      });
+      root.textContent = "";
+      setStateValue("found", { request: data.request, ...found, backend: tf.getBackend() });
+    })
+    .catch((err) => {
+      root.textContent = "";
+      setStateValue("found", { request: data.request, failed: String(err && err.message || err) });
+    });
+}
+"""
+
+_find_component = st.components.v2.component(
+    "gan_app.lab_find", html='<div class="gan-find" data-find="root">Searching in this tab...</div>',
+    css=".gan-find { font-size: 0.85rem; opacity: 0.7; }", js=FIND_JS)
+
+
+def browser_find(key: str, request: int, target01: list[float]) -> dict[str, Any] | None:
+    """Search `target01` (784 floats) in model version `key`'s latent space in this tab. The
+    answer to `request` once the tab has it ({z, digit, image, mse, seconds} or {failed}), else None."""
+    result: Any = _find_component(
+        data={"base": STATIC_BASE, "models": MODELS + "/", "key": key, "request": request, "target": target01},
+        key="lab_find_browser", default={"found": None}, on_found_change=lambda: None)
+    found = getattr(result, "found", None)
+    return found if isinstance(found, dict) and found.get("request") == request else None

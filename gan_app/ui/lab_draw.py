@@ -15,8 +15,9 @@ from gan_app.errors import ImageInputError
 from gan_app.find_queue import FindQueue
 from gan_app.images import image_png
 from gan_app.lab import LabGenerator
-from gan_app.project import Projector
+from gan_app.project import Projection, Projector
 from gan_app.ui.canvas import drawing_canvas
+from gan_app.ui.lab_component import browser_find
 from gan_app.ui.lab_tools import Take, labeller
 
 MAX_UPLOAD_MB = 5
@@ -24,6 +25,9 @@ CLASS_LIST = 32  # drawings kept per generator for the whole class
 CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
 FIND_QUEUE = FindQueue()  # the class's searches, batched: one at a time for the server
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
+ASKED = "lab_find_asked"  # (version, request number, target, name, what) of a search running in the tab
+FIND_FAILED = "lab_find_failed"  # why the tab's latest search fell back to the server
+ASKED_COUNT = "lab_find_count"  # this session's searches so far: numbers each request
 _class_lock = threading.Lock()
 _class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
 _class_counts: dict[str, int] = {}  # generator version -> drawings found so far (numbers every name)
@@ -104,9 +108,9 @@ def verdicts(model: LabGenerator, x: np.ndarray) -> tuple[int, float, float | No
     return digit, float(probs[digit]), None if d is None else float(d[0])
 
 
-def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take) -> None:
+def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, in_tab: str | None = None) -> None:
     """The drawing section; `model_of()` builds the server-side generator only when a drawing
-    needs it."""
+    needs it. `in_tab`: the model version the tab's lab draws, where Find runs in the tab too."""
     x, name = _target()
     model = model_of() if x is not None else None
     if x is not None and model is None:
@@ -126,26 +130,57 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take) -
         who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=24, key="lab_who")
         if st.button("Find in latent space", key="lab_find", type="primary",
                      help="Searches the z whose G(z) looks most like your image (G stays fixed)."):
-            try:
-                found = _find(model, x)
-            except RuntimeError as exc:  # the batch's search failed: one line, nothing shared
-                st.error(str(exc))
-                return
-            if found is None:
-                st.warning("Too many searches are waiting: try again in a few seconds.")
-                return
-            label = _share(model, who.strip() or "a student", found.z, found.digit)
-            st.session_state[FOUND] = (model.version, found, x, label)
-            take(found.z, found.digit, f"{label} ({name}), found in latent space")
+            request = (version, int(st.session_state.get(ASKED_COUNT, 0)) + 1, x, who.strip() or "a student", name)
+            st.session_state[ASKED_COUNT] = request[1]
+            if in_tab is None:
+                _found(model, request, _find_on_server(model, x), take, "on the server")
+            else:
+                st.session_state[ASKED] = request
+        asked = st.session_state.get(ASKED)
+        if in_tab is not None and asked is not None and asked[0] == version:
+            answer = browser_find(in_tab, asked[1], np.asarray(asked[2], np.float32).ravel().round(4).tolist())
+            if answer is not None:
+                del st.session_state[ASKED]
+                if answer.get("failed"):  # the tab could not search (a gradient its backend lacks): the server does
+                    st.session_state[FIND_FAILED] = str(answer["failed"])[:200]
+                    _found(model, asked, _find_on_server(model, asked[2]), take, "on the server")
+                else:
+                    st.session_state.pop(FIND_FAILED, None)
+                    _found(model, asked, Projection(
+                        np.asarray(answer["z"], np.float32), answer.get("digit"),
+                        np.asarray(answer["image"], np.float32).reshape(28, 28, 1), float(answer["mse"]),
+                        float(answer["seconds"])), take, "in this tab")
     shown = st.session_state.get(FOUND)
+    if shown is not None and shown[0] == version and st.session_state.get(FIND_FAILED):
+        st.caption(f"This tab could not search ({st.session_state[FIND_FAILED]}): the server did.")
     if shown is not None and shown[0] == version:
-        _, found, x, label = shown
+        _, found, x, label, where = shown
         cols = st.columns([1, 1, 3])
         cols[0].image(image_png(x, scale=5), caption="your image", width=140)
         cols[1].image(image_png(found.image01, scale=5), caption=f"G(z) found: error {found.mse:.4f}", width=140)
-        cols[2].caption(f"{label}: found in {found.seconds:.1f} s (mean squared error {found.mse:.4f}, pixels in "
+        cols[2].caption(f"{label}: found {where} in {found.seconds:.1f} s (mean squared error {found.mse:.4f}, pixels in "
                         "[0, 1]). It is now the explorer's point: drag directions from it, or walk to a "
                         "classmate's drawing under Between points.")
+
+
+def _find_on_server(model: LabGenerator, x: np.ndarray) -> Projection | str:
+    """The server's search, batched with the class's; a message instead when it cannot run now."""
+    try:
+        found = _find(model, x)
+    except RuntimeError as exc:  # the batch's search failed: one line, nothing shared
+        return str(exc)
+    return "Too many searches are waiting: try again in a few seconds." if found is None else found
+
+
+def _found(model: LabGenerator, request: tuple, found: Projection | str, take: Take, where: str) -> None:
+    """A search's answer: shared with the class and explored, or its message shown."""
+    if isinstance(found, str):
+        st.warning(found)
+        return
+    version, _, x, who, name = request
+    label = _share(model, who, found.z, found.digit)
+    st.session_state[FOUND] = (version, found, x, label, where)
+    take(found.z, found.digit, f"{label} ({name}), found in latent space")
 
 
 def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, int | None, str]:

@@ -124,7 +124,7 @@ def render() -> None:
         st.session_state["lab_source"] = "Live run" if get_trainer().snapshot().step else "Opened model"
     source = st.radio("Generator", ["Live run", "Opened model"], horizontal=True, key="lab_source",
                       help="Opened model: a shipped generator or one opened on the Models page.")
-    key, step, export, why = None, None, None, ""
+    key, step, export, why, in_tab = None, None, None, "", None
     if source == "Live run":
         live = _live_version()
         if live is None:
@@ -157,10 +157,11 @@ def render() -> None:
             st.warning(f"This tab could not run the generator ({failed}): switch on "
                        "\"Draw on the server\" above.")
         version = key
+        in_tab = None if failed else key  # Find runs in the tab too
         model_of = lambda: REGISTRY.generator(key)  # noqa: E731
     with st.expander("Your own digit: draw one (or upload it), see what the classifier and D make of it, "
                      "and find it in latent space", expanded=bool(st.session_state.get("lab_found"))):
-        your_digit(version, model_of, take)
+        your_digit(version, model_of, take, in_tab)
 
 
 def _server_generator(export: Any) -> Any:

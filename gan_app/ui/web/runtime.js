@@ -47,3 +47,12 @@ export function loadTf(base, prefer = "wasm") {
   if (!ready) ready = start(base, prefer).catch((err) => { ready = null; throw err; });
   return ready;
 }
+
+let gradients = null;
+
+/** The gradients of tfjs-core's ops (vendor/tf-gradients.min.js), loaded once per tab when a
+ * search in latent space first needs them: drawing images does not. */
+export async function loadGradients(base) {
+  if (!gradients) gradients = script(base + "vendor/tf-gradients.min.js").catch((err) => { gradients = null; throw err; });
+  return gradients;
+}

@@ -1,0 +1,93 @@
+// Find a drawing in latent space, in the tab: the search gan_app/project.py runs on the server
+// (several random starts as one batch; Adam on z for the mean squared pixel error in [0, 1] plus
+// a small pull towards the prior's shell |z|^2 = d; G fixed; the best start wins), with
+// TensorFlow.js gradients, so a class pressing Find at once costs the server nothing.
+import { prior } from "./latent.js";
+
+export const STEPS = 120;
+export const RESTARTS = 16, RESTARTS_PER_DIGIT = 4;  // as project.py: starts, and per digit for a conditional G
+const LEARNING_RATE = 0.08, SHELL_WEIGHT = 0.002, B1 = 0.9, B2 = 0.999;
+export const SCREEN = 20, KEEP = 2;  // every start's first steps; the best starts that go on
+
+/** The starts' latents (n*d floats) and digits (n, or null) for `model`. */
+function starts(model, seed, restarts) {
+  const k = model.k;
+  const per = restarts || (k ? RESTARTS_PER_DIGIT : RESTARTS);
+  const n = k ? k * per : per;
+  const flat = new Float32Array(n * model.d);
+  prior(seed, n, model.d, model.m.noise).forEach((z, i) => flat.set(z, i * model.d));
+  const digits = k ? Int32Array.from({ length: n }, (_, i) => Math.floor(i / per)) : null;
+  return { n, flat, digits };
+}
+
+/**
+ * Search `target01` (784 floats in [0, 1], white on black) with `model` (a LabModel). All starts
+ * take the first SCREEN steps together; the KEEP best of them go on to `steps` (a tab has one
+ * CPU core, where all of them would take several times as long for nearly the same result).
+ * Yields to the page every few steps so the tab stays responsive. Returns {z, digit, image, mse,
+ * seconds}.
+ */
+export async function find(model, target01, { steps = STEPS, restarts = 0, seed = 0, onStep = null } = {}) {
+  const tf = model.tf;
+  const t0 = performance.now();
+  let { n, flat, digits } = starts(model, seed, restarts);
+  const { output_min: lo, output_max: hi } = model.m;
+  const shell = model.m.noise === "uniform" ? 1 / 3 : 1;  // E|z|^2 / d under the prior
+  const target = tf.tensor4d(target01, [1, 28, 28, 1]);
+  const images01 = (z) => {
+    const out = model.g.run(model._feeds(model.g, z, z.shape[0], digits));
+    return tf.div(tf.sub(tf.reshape(out, [z.shape[0], 28, 28, 1]), lo), hi - lo);
+  };
+  const errorsOf = (z) => tf.mean(tf.square(tf.sub(images01(z), target)), [1, 2, 3]);
+  const loss = (z) => {
+    const ring = tf.square(tf.sub(tf.div(tf.sum(tf.square(z), 1), model.d), shell));
+    return tf.sum(tf.add(errorsOf(z), tf.mul(SHELL_WEIGHT, ring)));
+  };
+  const grad = tf.grad(loss);
+  let z = tf.tensor2d(flat, [n, model.d]), m = tf.zerosLike(z), v = tf.zerosLike(z);
+  const keep = (rows) => {  // only these starts go on, with their optimizer state
+    const idx = tf.tensor1d(rows, "int32");
+    const kept = [z, m, v].map((t) => tf.gather(t, idx));
+    tf.dispose([z, m, v, idx]);
+    [z, m, v] = kept;
+    if (digits) digits = Int32Array.from(rows, (r) => digits[r]);
+  };
+  try {
+    for (let i = 1; i <= steps; i++) {
+      const [z2, m2, v2] = tf.tidy(() => {
+        const g = grad(z);
+        const mi = tf.add(tf.mul(B1, m), tf.mul(1 - B1, g));
+        const vi = tf.add(tf.mul(B2, v), tf.mul(1 - B2, tf.square(g)));
+        const step = tf.div(tf.div(mi, 1 - B1 ** i), tf.add(tf.sqrt(tf.div(vi, 1 - B2 ** i)), 1e-8));
+        return [tf.sub(z, tf.mul(LEARNING_RATE, step)), mi, vi];
+      });
+      z.dispose(); m.dispose(); v.dispose();
+      [z, m, v] = [z2, m2, v2];
+      if (i === SCREEN && z.shape[0] > KEEP) keep(best(tf.tidy(() => errorsOf(z)).dataSync(), KEEP));
+      if (i % 10 === 0) {
+        if (onStep) onStep(i, steps);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    }
+    const [errors, images] = tf.tidy(() => {
+      const x = tf.clipByValue(images01(z), 0, 1);
+      return [tf.mean(tf.square(tf.sub(x, target)), [1, 2, 3]).dataSync(), x.dataSync()];
+    });
+    const [top] = best(errors, 1);
+    const zs = z.dataSync();
+    return {
+      z: Array.from(zs.subarray(top * model.d, (top + 1) * model.d)),
+      digit: digits ? digits[top] : null,
+      image: Array.from(images.subarray(top * 784, (top + 1) * 784)),
+      mse: errors[top],
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    tf.dispose([z, m, v, target]);
+  }
+}
+
+/** The rows of the `k` smallest errors, smallest first. */
+export function best(errors, k) {
+  return Array.from(errors.keys()).sort((a, b) => errors[a] - errors[b]).slice(0, k);
+}
