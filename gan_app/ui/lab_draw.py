@@ -23,7 +23,7 @@ from gan_app.ui.lab_tools import Take, labeller
 MAX_UPLOAD_MB = 5
 CLASS_LIST = 32  # drawings kept per generator for the whole class
 CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
-FIND_QUEUE = FindQueue()  # the class's searches, batched: one at a time for the server
+FIND_QUEUE = FindQueue()  # searches the server runs (where a tab cannot), batched: one at a time
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
 ASKED = "lab_find_asked"  # (version, request number, target, name, what) of a search running in the tab
 FIND_FAILED = "lab_find_failed"  # why the tab's latest search fell back to the server

@@ -5,8 +5,9 @@ digit too. Clicking a sample (of the live grid or of any strip here) makes it th
 The lab draws in each student's browser (gan_app/ui/web, TensorFlow.js): the page sends the
 model version to use, the tab fetches its weights once and every slider move stays in the tab.
 The server keeps what needs it: the choice of model, the live copy (one for every lab), a
-drawing's verdict and Find. A model the browser cannot rebuild, or a tab that asks for it, is
-drawn on the server instead (gan_app/ui/lab_server.py), one page run per move."""
+drawing's verdict and the class's list of found drawings; Find runs in the tab too. A model the
+browser cannot rebuild, or a tab that asks for it, is drawn (and searched) on the server instead
+(gan_app/ui/lab_server.py), one page run per move."""
 
 from __future__ import annotations
 
