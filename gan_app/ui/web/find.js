@@ -8,6 +8,10 @@ export const STEPS = 120;
 export const RESTARTS = 16, RESTARTS_PER_DIGIT = 4;  // as project.py: starts, and per digit for a conditional G
 const LEARNING_RATE = 0.08, SHELL_WEIGHT = 0.002, B1 = 0.9, B2 = 0.999;
 export const SCREEN = 20, KEEP = 2;  // every start's first steps; the best starts that go on
+// A search projected (from its second step) to take longer than this is left to the server's
+// queue: the UpSampling2D presets' generators (projected 15-120 s in a tab on a busy 2-core machine),
+// not the `fast` or shipped ones (3-9 s).
+export const BUDGET_S = 15;
 
 /** The starts' latents (n*d floats) and digits (n, or null) for `model`. */
 function starts(model, seed, restarts) {
@@ -21,29 +25,41 @@ function starts(model, seed, restarts) {
 }
 
 /**
- * Search `target01` (784 floats in [0, 1], white on black) with `model` (a LabModel). All starts
- * take the first SCREEN steps together; the KEEP best of them go on to `steps` (a tab has one
- * CPU core, where all of them would take several times as long for nearly the same result).
- * Yields to the page every few steps so the tab stays responsive. Returns {z, digit, image, mse,
- * seconds}.
+ * What the search minimises, as project.py writes it, for `target` (a [1, 28, 28, 1] tensor in
+ * [0, 1]): `errors(z, digits)`, each start's mean squared pixel error, and `loss(z, digits)`,
+ * their sum plus the pull towards the prior's shell.
  */
-export async function find(model, target01, { steps = STEPS, restarts = 0, seed = 0, onStep = null } = {}) {
+export function objective(model, target) {
   const tf = model.tf;
-  const t0 = performance.now();
-  let { n, flat, digits } = starts(model, seed, restarts);
   const { output_min: lo, output_max: hi } = model.m;
   const shell = model.m.noise === "uniform" ? 1 / 3 : 1;  // E|z|^2 / d under the prior
-  const target = tf.tensor4d(target01, [1, 28, 28, 1]);
-  const images01 = (z) => {
+  const images01 = (z, digits) => {
     const out = model.g.run(model._feeds(model.g, z, z.shape[0], digits));
     return tf.div(tf.sub(tf.reshape(out, [z.shape[0], 28, 28, 1]), lo), hi - lo);
   };
-  const errorsOf = (z) => tf.mean(tf.square(tf.sub(images01(z), target)), [1, 2, 3]);
-  const loss = (z) => {
+  const errors = (z, digits) => tf.mean(tf.square(tf.sub(images01(z, digits), target)), [1, 2, 3]);
+  const loss = (z, digits) => {
     const ring = tf.square(tf.sub(tf.div(tf.sum(tf.square(z), 1), model.d), shell));
-    return tf.sum(tf.add(errorsOf(z), tf.mul(SHELL_WEIGHT, ring)));
+    return tf.sum(tf.add(errors(z, digits), tf.mul(SHELL_WEIGHT, ring)));
   };
-  const grad = tf.grad(loss);
+  return { images01, errors, loss };
+}
+
+/**
+ * Search `target01` (784 floats in [0, 1], white on black) with `model` (a LabModel). All starts
+ * take the first SCREEN steps together; the KEEP best of them go on to `steps` (a tab has one
+ * CPU core, where all of them would take several times as long for nearly the same result).
+ * Throws when the search would take more than `budgetS` seconds (the caller asks the server).
+ * Yields to the page every few steps so the tab stays responsive. Returns {z, digit, image, mse,
+ * seconds}.
+ */
+export async function find(model, target01, { steps = STEPS, restarts = 0, seed = 0, budgetS = BUDGET_S,
+  onStep = null } = {}) {
+  const tf = model.tf;
+  const t0 = performance.now();
+  let { n, flat, digits } = starts(model, seed, restarts);
+  const target = tf.tensor4d(target01, [1, 28, 28, 1]);
+  const { images01, errors, loss } = objective(model, target);
   let z = tf.tensor2d(flat, [n, model.d]), m = tf.zerosLike(z), v = tf.zerosLike(z);
   const keep = (rows) => {  // only these starts go on, with their optimizer state
     const idx = tf.tensor1d(rows, "int32");
@@ -54,8 +70,9 @@ export async function find(model, target01, { steps = STEPS, restarts = 0, seed 
   };
   try {
     for (let i = 1; i <= steps; i++) {
+      const started = performance.now();
       const [z2, m2, v2] = tf.tidy(() => {
-        const g = grad(z);
+        const g = tf.grad((zz) => loss(zz, digits))(z);
         const mi = tf.add(tf.mul(B1, m), tf.mul(1 - B1, g));
         const vi = tf.add(tf.mul(B2, v), tf.mul(1 - B2, tf.square(g)));
         const step = tf.div(tf.div(mi, 1 - B1 ** i), tf.add(tf.sqrt(tf.div(vi, 1 - B2 ** i)), 1e-8));
@@ -63,23 +80,29 @@ export async function find(model, target01, { steps = STEPS, restarts = 0, seed 
       });
       z.dispose(); m.dispose(); v.dispose();
       [z, m, v] = [z2, m2, v2];
-      if (i === SCREEN && z.shape[0] > KEEP) keep(best(tf.tidy(() => errorsOf(z)).dataSync(), KEEP));
+      if (i === 2) {  // the first step warms the kernels up; the second's time is every step's
+        const each = (performance.now() - started) / 1000;
+        const screened = Math.min(steps, SCREEN), rest = Math.max(0, steps - SCREEN) * Math.min(1, KEEP / n);
+        const total = (performance.now() - t0) / 1000 + each * (screened - 2 + rest);
+        if (total > budgetS) throw new Error(`this model would take about ${Math.round(total)} s to search in the tab`);
+      }
+      if (i === SCREEN && z.shape[0] > KEEP) keep(best(tf.tidy(() => errors(z, digits)).dataSync(), KEEP));
       if (i % 10 === 0) {
         if (onStep) onStep(i, steps);
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
-    const [errors, images] = tf.tidy(() => {
-      const x = tf.clipByValue(images01(z), 0, 1);
+    const [errs, images] = tf.tidy(() => {
+      const x = tf.clipByValue(images01(z, digits), 0, 1);
       return [tf.mean(tf.square(tf.sub(x, target)), [1, 2, 3]).dataSync(), x.dataSync()];
     });
-    const [top] = best(errors, 1);
+    const [top] = best(errs, 1);
     const zs = z.dataSync();
     return {
       z: Array.from(zs.subarray(top * model.d, (top + 1) * model.d)),
       digit: digits ? digits[top] : null,
       image: Array.from(images.subarray(top * 784, (top + 1) * 784)),
-      mse: errors[top],
+      mse: errs[top],
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
