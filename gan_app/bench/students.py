@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
 from gan_app.bench.tab import EmulatedViewer, ViewerStats, http_get
 from gan_app.bench.viewers import _read_step, _rss_mb, on_fresh_servers, pct, start_training
 
@@ -62,14 +64,35 @@ class EmulatedStudent(EmulatedViewer):
         self.key = ""
         self._socket: asyncio.Task | None = None
         self._files_task: asyncio.Task | None = None
+        self.components: dict[str, tuple[str, dict[str, Any]]] = {}  # component name -> (widget id, its data)
+        self.captions: list[str] = []  # the text of the last page runs' captions
+
+    def set_component(self, name: str, state: dict[str, Any]) -> None:
+        """What a component's script does with setStateValue: its state goes with the next page
+        run (send one with load_page)."""
+        wid = self.components[name][0]
+        self.page.widgets[wid] = WidgetState(id=wid, json_value=json.dumps(state))
+
+    def _handle(self, msg: Any) -> None:
+        super()._handle(msg)
+        if msg.WhichOneof("type") == "navigation" and msg.navigation.page_script_hash:
+            # new_session names the main script; the page this tab is on comes with st.navigation,
+            # and the frontend's later page runs name it (else they would run the first page)
+            self.page.page_script_hash = msg.navigation.page_script_hash
 
     def _delta(self, msg: Any) -> None:
         super()._delta(msg)
         el = msg.delta.new_element if msg.delta.WhichOneof("type") == "new_element" else None
+        if el is not None and el.WhichOneof("type") == "markdown":
+            self.captions = [*self.captions[-50:], el.markdown.body]
         if el is None or el.WhichOneof("type") != "bidi_component" or not el.bidi_component.json:
             return
         data = json.loads(el.bidi_component.json)
-        if "models" not in data or not data.get("key"):
+        if not isinstance(data, dict):
+            return
+        name = el.bidi_component.component_name.rsplit(".", 1)[-1]  # "lab", "canvas", "lab_find"...
+        self.components[name] = (el.bidi_component.id, data)
+        if name == "lab_find" or "models" not in data or not data.get("key"):
             return
         self.data = data
         if self._files_task is None:

@@ -108,9 +108,11 @@ def verdicts(model: LabGenerator, x: np.ndarray) -> tuple[int, float, float | No
     return digit, float(probs[digit]), None if d is None else float(d[0])
 
 
-def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, in_tab: str | None = None) -> None:
+def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, in_tab: str | None = None,
+               live: bool = False) -> None:
     """The drawing section; `model_of()` builds the server-side generator only when a drawing
-    needs it. `in_tab`: the model version the tab's lab draws, where Find runs in the tab too."""
+    needs it. `in_tab`: the model version the tab's lab draws, where Find runs in the tab too.
+    `live`: that version is a copy of the live run (a newer copy may replace it mid-search)."""
     x, name = _target()
     model = model_of() if x is not None else None
     if x is not None and model is None:
@@ -135,21 +137,24 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, i
             if in_tab is None:
                 _found(model, request, _find_on_server(model, x), take, "on the server")
             else:
-                st.session_state[ASKED] = request
-        asked = st.session_state.get(ASKED)
-        if in_tab is not None and asked is not None and asked[0] == version:
-            answer = browser_find(in_tab, asked[1], np.asarray(asked[2], np.float32).ravel().round(4).tolist())
+                st.session_state[ASKED] = (request, in_tab, live)
+        pending = st.session_state.get(ASKED)
+        # the search goes on while the page shows its generator, or a newer copy of the same live run
+        if in_tab is not None and pending is not None and (pending[0][0] == version or (pending[2] and live)):
+            asked, searched, _ = pending
+            answer = browser_find(searched, asked[1], np.asarray(asked[2], np.float32).ravel().round(4).tolist())
             if answer is not None:
                 del st.session_state[ASKED]
-                if answer.get("failed"):  # the tab could not search (a gradient its backend lacks): the server does
+                if answer.get("failed"):  # the tab could not search (too slow, a missing kernel): the server does
                     st.session_state[FIND_FAILED] = str(answer["failed"])[:200]
                     _found(model, asked, _find_on_server(model, asked[2]), take, "on the server")
                 else:
                     st.session_state.pop(FIND_FAILED, None)
+                    where = "in this tab" if searched == version else "in this tab (in the previous copy of the live run)"
                     _found(model, asked, Projection(
                         np.asarray(answer["z"], np.float32), answer.get("digit"),
                         np.asarray(answer["image"], np.float32).reshape(28, 28, 1), float(answer["mse"]),
-                        float(answer["seconds"])), take, "in this tab")
+                        float(answer["seconds"])), take, where)
     shown = st.session_state.get(FOUND)
     if shown is not None and shown[0] == version and st.session_state.get(FIND_FAILED):
         st.caption(f"This tab could not search ({st.session_state[FIND_FAILED]}): the server did.")
@@ -177,9 +182,9 @@ def _found(model: LabGenerator, request: tuple, found: Projection | str, take: T
     if isinstance(found, str):
         st.warning(found)
         return
-    version, _, x, who, name = request
+    _, _, x, who, name = request
     label = _share(model, who, found.z, found.digit)
-    st.session_state[FOUND] = (version, found, x, label, where)
+    st.session_state[FOUND] = (model.version, found, x, label, where)
     take(found.z, found.digit, f"{label} ({name}), found in latent space")
 
 
