@@ -112,7 +112,7 @@ def test_a_cli_run_continues_in_the_dashboard(tmp_path, request):
         try:
             wait_until(lambda: page.get_by_text(f"Resumed the saved run in {run} at step 30").count() > 0,
                        what="the CLI run opened")
-            assert read_step(page) == 30
+            wait_until(lambda: read_step(page) == 30, what="the Step metric at the saved step (it refreshes every few seconds)")
             assert page.get_by_text("Latest: FID").count() == 1  # its quality history came along
             page.get_by_role("button", name="Resume", exact=True).click()
             wait_until(lambda: read_step(page) > 60, what="the run training on past step 60")
