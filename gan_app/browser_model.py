@@ -34,6 +34,7 @@ _SETTINGS = {
     "Flatten": ("flatten", ()),
     "Embedding": ("embedding", ("input_dim", "output_dim")),
     "Concatenate": ("concatenate", ("axis",)),
+    "LatentGroup": ("latent_group", ("groups",)),  # gan_app.models: the group z's first number picks
 }
 ACTIVATIONS = {"linear", "relu", "tanh", "sigmoid"}
 WEIGHT_DTYPES = ("float16", "float32")
@@ -64,7 +65,8 @@ def _check(op: str, name: str, settings: dict[str, Any]) -> None:
         raise UnsupportedInBrowser(f"layer {name}: activation {activation!r}")
     if settings.get("data_format", "channels_last") != "channels_last":
         raise UnsupportedInBrowser(f"layer {name}: channels_first")
-    if tuple(settings.get("dilation_rate") or (1, 1)) != (1, 1) or settings.get("groups", 1) != 1:
+    convolution = op in ("conv2d", "conv2d_transpose")
+    if convolution and (tuple(settings.get("dilation_rate") or (1, 1)) != (1, 1) or settings.get("groups", 1) != 1):
         raise UnsupportedInBrowser(f"layer {name}: dilated or grouped convolution")
     if op == "conv2d_transpose" and settings.get("output_padding") is not None:
         raise UnsupportedInBrowser(f"layer {name}: output_padding")
@@ -171,11 +173,23 @@ def pack(weights: list[tuple[str, np.ndarray]], dtype: str = "float16") -> tuple
     return specs, b"".join(parts)
 
 
+def _embedded(node: dict[str, Any], by_name: dict[str, Any], weights: list[np.ndarray], z: np.ndarray,
+              digits: np.ndarray | None) -> np.ndarray | None:
+    """The ids an embedding node looks up for latents z: the groups z picks where it reads G's
+    group layer, else the digits (None when none are given)."""
+    source = by_name.get(node["reads"][0])
+    if source is not None and source["op"] == "latent_group":
+        from gan_app.groups import groups_of_z
+
+        return groups_of_z(z, weights[source["weights"]["cuts"]])
+    return digits
+
+
 def first_dense_inputs(spec: dict[str, Any], weights: list[np.ndarray], z: np.ndarray,
                        digits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
     """(the first Dense layer's inputs for latents z (and digits), its kernel), in numpy: its
     output, what PCA reads, is inputs @ kernel + bias. None when the first Dense does not read
-    z (or [z, a digit's embedding]) directly."""
+    z (or [z, a digit's or z's group's embedding]) directly."""
     by_name = {node["name"]: node for node in spec["nodes"]}
     dense = next((node for node in spec["nodes"] if node["op"] == "dense"), None)
     if dense is None:
@@ -183,14 +197,15 @@ def first_dense_inputs(spec: dict[str, Any], weights: list[np.ndarray], z: np.nd
     source = by_name.get(dense["reads"][0])
     if source is None:  # reads the input itself
         x = z
-    elif source["op"] == "concatenate" and digits is not None:
+    elif source["op"] == "concatenate":
         parts = []
         for name in source["reads"]:
             node = by_name.get(name)
+            ids = _embedded(node, by_name, weights, z, digits) if node is not None and node["op"] == "embedding" else None
             if node is None:
                 parts.append(z)
-            elif node["op"] == "embedding":
-                parts.append(weights[node["weights"]["embeddings"]][digits])
+            elif ids is not None:
+                parts.append(weights[node["weights"]["embeddings"]][ids])
             else:
                 return None
         x = np.concatenate(parts, axis=1)

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import gan_app.models  # noqa: F401  (registers G's group layer, so safe_mode can load it)
 from gan_app.errors import GanAppError
 from gan_app.files import atomic_write_bytes, atomic_write_json
 
@@ -63,6 +64,7 @@ class RunState:
             **({} if step_obj.averaged is None else {"averaged_generator": step_obj.averaged}),
         )
         self.ckpt = tf.train.Checkpoint(**self._objects)
+        self._sync_groups = getattr(step_obj, "sync_groups", None)  # a grouped step's real images' groups
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.dir), max_to_keep=max_to_keep,
                                                   step_counter=self._step_var)
 
@@ -93,6 +95,8 @@ class RunState:
         name = f"checkpoint {Path(latest).name} in {self.dir}"
         try:
             self._restore_tf(latest)
+            if self._sync_groups is not None:
+                self._sync_groups()
             with np.load(self.dir / f"history-{step}.npz", allow_pickle=False) as f:
                 history = {k: f[k] for k in f.files}
             settings = json.loads((self.dir / f"settings-{step}.json").read_text())["settings"]
@@ -192,9 +196,10 @@ def load_generator_file(path: Path, meta: dict[str, Any]):
 
 def load_discriminator_file(path: Path, meta: dict[str, Any]):
     """Load a .keras discriminator (safe_mode=True) that maps 28x28 images (and, for a conditional
-    export, their digits) to one probability each."""
+    or grouped export, their digits or groups) to one probability each."""
     model = _load_model_file(path)
-    expected = [(None, 28, 28, 1), (None,)] if meta.get("num_classes") else (None, 28, 28, 1)
+    told = meta.get("num_classes") or meta.get("groups")  # D reads [image, digit or group]
+    expected = [(None, 28, 28, 1), (None,)] if told else (None, 28, 28, 1)
     if _input_shapes(model) != expected or tuple(model.output_shape) != (None, 1):
         raise CheckpointError(f"{path.name} maps {_input_shapes(model)} to {model.output_shape}, not 28x28 images "
                               "to one probability: it is not this export's discriminator")

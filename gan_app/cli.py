@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--time-to-quality", action="store_true",
                     help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
     be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
+    be.add_argument("--reference-steps-per-s", type=_positive, default=None,
+                    help="also train the steps a host of this speed takes in the budget, and report the curve "
+                         "at those steps (--time-to-quality): the budget scaled by this host's speed")
     be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
     be.add_argument("--projection", action="store_true",
                     help="the shipped generator: seconds per image and how often G(z) reads as the same digit, "
@@ -141,7 +144,7 @@ def cmd_presets(args: argparse.Namespace) -> None:
         g, d = param_counts(preset)
         rows.append({"name": preset.name, "g_params": g, "d_params": d, "batch_size": preset.batch_size,
                      "optimizer": preset.optimizer, "noise": preset.noise, "num_classes": preset.num_classes,
-                     "description": preset.description})
+                     "groups": preset.groups, "description": preset.description})
     if args.json:
         print(json.dumps(rows))
         return
@@ -228,7 +231,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.projection:
         print(json.dumps(bench.bench_projection(args.samples)))
     elif args.time_to_quality:
-        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s)))
+        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s,
+                                                     reference_steps_per_s=args.reference_steps_per_s or 0.0)))
     else:
         print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup)))
 

@@ -65,7 +65,8 @@ class LabGenerator:
             discriminator = build_discriminator(preset)
             discriminator.set_weights(list(w.discriminator))
         meta = {"latent_dim": preset.latent_dim, "noise": w.noise, "output_min": w.output_min,
-                "output_max": w.output_max, "preset": w.preset, "steps": w.step, "num_classes": preset.num_classes}
+                "output_max": w.output_max, "preset": w.preset, "steps": w.step, "num_classes": preset.num_classes,
+                "groups": preset.groups}
         return cls(generator, meta, f"live run, step {w.step:,}", version=f"live:{w.run_id}:{w.version}",
                    discriminator=discriminator)
 
@@ -111,6 +112,10 @@ class LabGenerator:
             return None
         x = scale_to_range(np.asarray(images01, np.float32).reshape(-1, 28, 28, 1),
                            self.meta["output_min"], self.meta["output_max"])
+        if not self.num_classes and len(self.discriminator.inputs) == 2:  # a grouped D: each image's nearest group
+            from gan_app.models import image_groups
+
+            return judge(self.discriminator, x, image_groups(self.generator, x))
         return judge(self.discriminator, x, self.digits(len(x), digits))  # an unconditional D reads no digit
 
     # ---- two digits at one z ---------------------------------------------------------------

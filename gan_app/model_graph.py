@@ -34,6 +34,8 @@ def _detail(layer: keras.layers.Layer) -> str:
         parts.append(f"{cfg['units']} unit{'' if cfg['units'] == 1 else 's'}")
     elif "rate" in cfg:
         parts.append(f"rate {cfg['rate']:g}")
+    elif layer.__class__.__name__ == "LatentGroup":
+        parts.append(f"z[0] picks 1 of {cfg['groups']} groups")
     elif "input_dim" in cfg and "output_dim" in cfg:
         parts.append(f"{cfg['input_dim']} -> {cfg['output_dim']}")
     activation = cfg.get("activation")
@@ -63,10 +65,28 @@ def describe(model: keras.Model, first_input: str = "input") -> dict[str, Any]:
     return {"name": model.name, "params": int(model.count_params()), "inputs": inputs, "layers": rows}
 
 
+def group_means_picture(generator: keras.Model, output_min: float, output_max: float) -> str | None:
+    """The mean images of the groups a grouped G was given, as a PNG data URL (10 a row); None
+    for a G without groups or before a run found them."""
+    import numpy as np
+
+    from gan_app.data import to_unit_range
+    from gan_app.images import data_url, grid_png
+    from gan_app.models import group_layer
+
+    layer = group_layer(generator)
+    if layer is None or not np.any(np.asarray(layer.means)):
+        return None
+    means = to_unit_range(np.asarray(layer.means).reshape(-1, 28, 28, 1), output_min, output_max)
+    return data_url(grid_png(means, scale=2, columns=10))
+
+
 def describe_pair(generator: keras.Model, discriminator: keras.Model, preset: Preset) -> dict[str, Any]:
-    """The diagram of one GAN: its preset and both networks."""
+    """The diagram of one GAN: its preset and both networks (and a grouped G's group means)."""
     return {"preset": preset.name, "latent_dim": preset.latent_dim, "batch_size": preset.batch_size,
-            "conditional": bool(preset.num_classes), "G": describe(generator, "z"), "D": describe(discriminator, "image")}
+            "conditional": bool(preset.num_classes), "groups": preset.groups,
+            "group_means": group_means_picture(generator, preset.output_min, preset.output_max),
+            "G": describe(generator, "z"), "D": describe(discriminator, "image")}
 
 
 def preset_diagram(preset: Preset) -> dict[str, Any]:

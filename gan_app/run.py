@@ -78,6 +78,9 @@ def check_dataset(preset: Preset, dataset: Dataset) -> None:
     if preset.batch_size > len(dataset):
         raise UsageError(f"batch size {preset.batch_size} is larger than dataset {dataset.name!r} ({len(dataset)} images); "
                          f"choose a batch size (--batch-size) of at most {len(dataset)}")
+    if preset.groups > len(dataset):
+        raise UsageError(f"preset {preset.name!r} sorts the images into {preset.groups} groups; dataset "
+                         f"{dataset.name!r} has only {len(dataset)} images")
 
 
 def read_run_config(run_dir: Path) -> tuple[RunConfig, list[str]]:
@@ -346,7 +349,7 @@ class Run:
         meta = {
             "preset": p.name, "dataset": self.dataset.name, "steps": self.step, "batch_size": p.batch_size,
             "latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min, "output_max": p.output_max,
-            "seed": c.seed, "mode": c.mode, "num_classes": p.num_classes, "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
+            "seed": c.seed, "mode": c.mode, "num_classes": p.num_classes, "groups": p.groups, "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
             "ema": p.ema if c.mode == "fused" else 0.0,  # samples come from G's moving average
             "r1": p.r1 if c.mode == "fused" else 0.0,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

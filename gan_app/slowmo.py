@@ -99,13 +99,13 @@ class SlowMotion:
         s = self.s
         for _ in range(int(s.k.numpy()) - 1):  # Algorithm 1's extra D steps, as the fused step takes them
             s._d_update(s._real_batch(), s._fake_batch())
-        self._y = s._labels(s.batch_size)
-        self._z = s._noise(s.batch_size)
+        self._z, self._y = s._fake_inputs(s.batch_size)
         z = self._z.numpy()[:SHOWN]
         self._data["z"] = {"shown": len(z), "dim": int(z.shape[1]), "image": _z_image(z),
                            "mean": round(float(z.mean()), 3), "std": round(float(z.std()), 3)}
         if self._y is not None:
-            self._data["digits"] = [int(d) for d in self._y.numpy()[:SHOWN]]
+            told = [int(d) for d in self._y.numpy()[:SHOWN]]
+            self._data["groups" if s.grouped else "digits"] = told
 
     def _g_draws(self) -> None:
         s = self.s

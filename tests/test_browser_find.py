@@ -6,7 +6,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from test_browser_lab import IDLE, PRESET_OF, _randomised, chromium, lab_server  # noqa: F401 (fixtures)
+from test_browser_lab import IDLE, PRESET_OF, _randomised, _with_groups, chromium, lab_server  # noqa: F401 (fixtures)
 from test_e2e import ARTIFACTS, _draw
 
 from gan_app.checkpoint import SHIPPED_CONDITIONAL, open_export
@@ -50,7 +50,7 @@ def test_the_tabs_gradient_of_the_search_is_tensorflows_for_every_architecture(l
 
     registry, page = lab_server
     preset, meta = _meta(architecture)
-    g = _randomised(build_generator(preset), np.random.default_rng(1))
+    g = _with_groups(_randomised(build_generator(preset), np.random.default_rng(1)), preset, np.random.default_rng(4))
     key = registry.add(build_bundle(g, None, meta))
     rng = np.random.default_rng(2)
     z = rng.standard_normal((2, preset.latent_dim)).astype(np.float32)

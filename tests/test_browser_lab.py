@@ -15,7 +15,8 @@ from gan_app.bench.browser import CHROMIUM, browser
 from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
 from gan_app.config import get_preset
 from gan_app.lab_bundle import Registry, build_bundle, bundle_from_export
-from gan_app.models import ARCHITECTURES, build_discriminator, build_generator
+from gan_app.groups import cut_points
+from gan_app.models import ARCHITECTURES, build_discriminator, build_generator, image_groups, set_groups
 from gan_app.ui.lab_routes import MODELS, STATIC_BASE, Announcer, LiveFeed, lab_routes
 
 if not Path(CHROMIUM).exists():
@@ -97,6 +98,14 @@ def _randomised(model, rng):
     return model
 
 
+def _with_groups(generator, preset, rng):
+    """A grouped G given groups as a run finds them: uneven shares, distinct mean images."""
+    if preset.groups:
+        k = preset.groups
+        set_groups(generator, rng.uniform(-1, 1, (k, 784)), cut_points(rng.dirichlet(np.ones(k)), preset.noise))
+    return generator
+
+
 def _compare(page, registry, generator, discriminator, meta, digits=None):
     key = registry.add(build_bundle(generator, discriminator, meta))
     z = np.random.default_rng(3).standard_normal((4, meta["latent_dim"])).astype(np.float32)
@@ -109,7 +118,8 @@ def _compare(page, registry, generator, discriminator, meta, digits=None):
     assert diff <= TOLERANCE, f"browser and Keras images differ by {diff:.4f}"
     if discriminator is not None:
         x = expected * (hi - lo) + lo
-        judged = np.asarray(discriminator([x, digits] if digits is not None else x, training=False)).ravel()
+        told = digits if digits is not None else image_groups(generator, x)  # a grouped D: the nearest group
+        judged = np.asarray(discriminator([x, told] if told is not None else x, training=False)).ravel()
         assert np.abs(np.asarray(got["judged"]) - judged).max() <= 0.02
     return diff
 
@@ -120,6 +130,7 @@ def test_the_browser_draws_what_keras_draws_for_every_architecture(lab_server, a
     preset = get_preset(PRESET_OF[architecture])
     rng = np.random.default_rng(0)
     g, d = _randomised(build_generator(preset), rng), _randomised(build_discriminator(preset), rng)
+    _with_groups(g, preset, rng)
     meta = {"name": architecture, "step": 0, "latent_dim": preset.latent_dim, "noise": preset.noise,
             "output_min": preset.output_min, "output_max": preset.output_max, "num_classes": preset.num_classes}
     digits = np.asarray([0, 3, 7, 9], np.int32) if preset.num_classes else None

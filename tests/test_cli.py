@@ -57,7 +57,8 @@ def test_train_writes_metrics_samples_generator_and_meta_last(tmp_path):
     # the run layer's export, as the dashboard's: D of the same step beside G
     assert "discriminator.keras" in res.stdout
     discriminator = load_discriminator_file(out_dir / "discriminator.keras", meta)
-    assert discriminator(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 1)
+    assert meta["groups"] == 50  # fast's D is told each image's group
+    assert discriminator([np.zeros((2, 28, 28, 1), np.float32), np.zeros(2, np.int32)]).shape == (2, 1)
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
@@ -129,9 +130,12 @@ def test_a_validation_failure_leaves_the_out_folder_untouched(tmp_path):
     # batch larger than a 3-image dataset: fails after validation, before any training
     small = tmp_path / "small.npz"
     np.savez(small, x=np.zeros((3, 28, 28), np.uint8))
-    assert main(["train", "--steps", "2", "--dataset", str(small), "--out", str(out_dir)]) == 2
+    assert main(["train", "--preset", "taehojo", "--steps", "2", "--dataset", str(small), "--out", str(out_dir)]) == 2
     assert sorted(p.name for p in out_dir.iterdir()) == ["notes.txt"]
-    assert main(["train", "--steps", "2", "--batch-size", "2", "--dataset", str(small), "--out", str(out_dir),
+    # fast sorts the images into 50 groups: 3 images are too few, and nothing is written either
+    assert main(["train", "--steps", "2", "--batch-size", "2", "--dataset", str(small), "--out", str(out_dir)]) == 2
+    assert sorted(p.name for p in out_dir.iterdir()) == ["notes.txt"]
+    assert main(["train", "--preset", "taehojo", "--steps", "2", "--batch-size", "2", "--dataset", str(small), "--out", str(out_dir),
                  "--saving-interval", "5", "--quality-every", "0"]) == 0  # a folder without a run is fine
     assert json.loads((out_dir / "meta.json").read_text())["dataset"] == "small"
 

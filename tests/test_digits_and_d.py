@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError, open_export
 from gan_app.config import RunConfig, get_preset
 from gan_app.lab import GeneratorWeights, LabGenerator
+from gan_app.models import image_groups
 from gan_app.latent import grid_latents
 from gan_app.live_view import RunView
 from gan_app.run import Run
@@ -78,7 +79,9 @@ def _drawn_grid(preset: str, steps: int) -> tuple[Run, RunView]:
 def test_the_live_grid_scores_are_d_called_directly_on_its_samples():
     run, view = _drawn_grid("fast", 3)
     z, _ = grid_latents(run.preset, run.config.seed)
-    direct = run.step_obj.discriminator(run.step_obj.generate(z), training=False).numpy()[:, 0]
+    images = run.step_obj.generate(z)
+    groups = image_groups(run.step_obj.generator, images)  # fast's D judges each sample as its nearest group
+    direct = run.step_obj.discriminator([images, groups], training=False).numpy()[:, 0]
     np.testing.assert_allclose(view.grid_scores, direct, atol=1e-4)
     assert len(view.grid_scores) == 25 and view.grid_columns == 5
 

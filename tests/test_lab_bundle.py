@@ -21,10 +21,12 @@ def test_the_same_weights_are_the_same_version_and_new_weights_a_new_one():
     g, d = build_generator(preset), build_discriminator(preset)
     first, again = build_bundle(g, d, INFO), build_bundle(g, d, INFO)
     assert first.key == again.key and first.blob == again.blob  # immutable URLs can be cached for good
-    g.layers[0].kernel.assign(g.layers[0].kernel * 1.01)
+    dense = next(layer for layer in g.layers if hasattr(layer, "kernel"))  # G's first Dense
+    dense.kernel.assign(dense.kernel * 1.01)
     assert build_bundle(g, d, INFO).key != first.key
     ops = [node["op"] for node in first.manifest["generator"]["nodes"]]
-    assert ops[:3] == ["dense", "batch_norm", "relu"] and ops[-1] == "conv2d"
+    # fast's G: z picks a group, whose embedding joins z, then the DCGAN
+    assert ops[:6] == ["latent_group", "embedding", "concatenate", "dense", "batch_norm", "relu"] and ops[-1] == "conv2d"
     assert set(first.manifest["directions"]) == {"SeFa", "PCA"}
     assert np.asarray(first.manifest["directions"]["SeFa"]["directions"]).shape == (5, 64)
 

@@ -84,6 +84,11 @@ def test_the_diagram_is_read_from_the_run_and_follows_a_preset_switch(tmp_path):
         assert fast["D"]["params"] == build_discriminator(get_preset("fast")).count_params()
         assert sum(l["params"] for l in fast["G"]["layers"]) == fast["G"]["params"]
         assert fast["G"]["layers"][-1]["shape"] == "28x28x1" and fast["D"]["layers"][-1]["shape"] == "1"
+        # the groups the run found, as the Learn page shows them; a fresh preset has found none
+        group = next(l for l in fast["G"]["layers"] if l["kind"] == "LatentGroup")
+        assert (fast["groups"], group["detail"]) == (50, "z[0] picks 1 of 50 groups")
+        assert fast["group_means"].startswith("data:image/png;base64,")
+        assert preset_diagram(get_preset("fast"))["group_means"] is None
         trainer.reset(RunConfig(preset="taehojo", quality_every=0))
         trainer.step_once("both")
         taehojo = trainer.model_diagram()

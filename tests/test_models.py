@@ -29,8 +29,9 @@ def test_every_preset_maps_latent_to_28x28_and_images_to_a_probability(name):
     if preset.num_classes:  # told which digit: [z, digit] and [image, digit]
         assert g.input_shape == [(None, preset.latent_dim), (None,)]
         assert d.input_shape == [(None, 28, 28, 1), (None,)]
-    else:
+    else:  # a grouped G picks its group from z itself; its D is told the group
         assert g.input_shape == (None, preset.latent_dim)
+        assert d.input_shape == ([(None, 28, 28, 1), (None,)] if preset.groups else (None, 28, 28, 1))
     assert g.output_shape == (None, 28, 28, 1)
     assert d.output_shape == (None, 1)
 
@@ -49,7 +50,7 @@ def test_wide_is_fast_with_twice_the_generator_channels_and_the_same_discriminat
     fast, wide = get_preset("fast"), get_preset("wide")
     channels = [[layer.filters for layer in build_generator(p).layers if hasattr(layer, "filters")] for p in (fast, wide)]
     assert channels == [[32, 16, 1], [64, 32, 1]]
-    assert param_counts(wide)[1] == param_counts(fast)[1]
+    assert param_counts(wide)[1] == param_counts(fast.replace(groups=0))[1]  # fast's D without the group plane
     assert (wide.latent_dim, wide.batch_size, wide.r1, fast.r1) == (fast.latent_dim, fast.batch_size, 1.0, 0.0)
 
 

@@ -78,11 +78,13 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
 
 
 def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_samples: int = 1000,
-                          seed: int = 0) -> dict:
+                          seed: int = 0, reference_steps_per_s: float = 0.0) -> dict:
     """Train from scratch; measure classifier FID every `every` steps (not counted as training
     time) until the budget of training seconds is spent. `curve`: the first measurement at or
     after each quarter of the budget (30, 60, 90 and 120 s of 120): seconds, steps, FID, score
-    and digits covered, so the curve can be read against another host's speed."""
+    and digits covered. With `reference_steps_per_s`, training also goes on until the steps a
+    host of that speed takes in the budget, and `reference_curve` holds the first measurement at
+    or after each quarter of those steps: the budget scaled by this host's speed."""
     import numpy as np
 
     from gan_app.data import to_unit_range
@@ -99,17 +101,23 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     trained_s, steps, hits = 0.0, 1, {30: None, 15: None}
     accuracy_hit = None  # a conditional preset: when 90% of samples are read as the digit asked for
     q = None
-    marks, curve = [budget_s * f for f in (0.25, 0.5, 0.75, 1.0)], []
-    while trained_s < budget_s:
+    quarters = (0.25, 0.5, 0.75, 1.0)
+    marks, curve = [budget_s * f for f in quarters], []
+    step_marks, reference_curve = [int(budget_s * reference_steps_per_s * f) for f in quarters], []
+    while trained_s < budget_s or (step_marks and reference_steps_per_s):
         t0 = time.perf_counter()
         step.train(every)
         trained_s += time.perf_counter() - t0
         steps += every
         q = meter.measure(to_unit_range(step.generate(z, labels), preset.output_min, preset.output_max), labels)
+        point = {"seconds": round(trained_s, 1), "steps": steps, "fid": round(q.fid, 1), "score": round(q.score, 2),
+                 "covered": q.covered}
         while marks and trained_s >= marks[0]:
             marks.pop(0)
-            curve.append({"seconds": round(trained_s, 1), "steps": steps, "fid": round(q.fid, 1),
-                          "score": round(q.score, 2), "covered": q.covered})
+            curve.append(point)
+        while step_marks and steps >= step_marks[0]:
+            reference_seconds = round(step_marks.pop(0) / reference_steps_per_s, 1)
+            reference_curve.append({"reference_seconds": reference_seconds, **point})
         for threshold in hits:
             if hits[threshold] is None and q.fid <= threshold:
                 hits[threshold] = (round(trained_s, 1), steps)
@@ -126,6 +134,8 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
         "budget_s": budget_s,
         "steps_per_s": round(steps / trained_s, 1),
         "curve": curve,
+        **({"reference_steps_per_s": reference_steps_per_s, "reference_curve": reference_curve}
+           if reference_steps_per_s else {}),
         "fid30_seconds": hits[30] and hits[30][0],
         "fid30_steps": hits[30] and hits[30][1],
         "fid15_seconds": hits[15] and hits[15][0],

@@ -24,12 +24,15 @@ export function networkHtml(net, title) {
 export function flowHtml(d) {
   const box = (cls, text, live = "") => `<span class="node ${cls}"${live ? ` data-l="${live}"` : ""}>${text}</span>`;
   const arrow = '<span class="arrow">→</span>';
-  const z = `z ~ prior<br><span class="dim">${d.batch_size} x ${d.latent_dim}${d.conditional ? " + digit" : ""}</span>`;
+  const z = `z ~ prior<br><span class="dim">${d.batch_size} x ${d.latent_dim}${d.conditional ? " + digit" : ""}${d.groups ? `<br>z[0] picks 1 of ${d.groups} groups` : ""}</span>`;
   return `<div class="flow-row">${box("data", z)}${arrow}${box("net g", `G<br><span class="dim">${d.G.layers.length} layers</span>`)}${arrow}`
     + `${box("data", "generated<br>images")}${arrow}${box("net d", "D")}${arrow}${box("score", "D(G(z))", "d_fake")}${arrow}`
     + `${box("loss", "G's loss", "g_loss")}</div>`
     + `<div class="flow-row">${box("data", `real digits<br><span class="dim">batch ${d.batch_size}</span>`)}${arrow}${box("net d", "D")}${arrow}`
-    + `${box("score", "D(x)", "d_real")}${arrow}${box("loss", "D's loss", "d_loss")}</div>`;
+    + `${box("score", "D(x)", "d_real")}${arrow}${box("loss", "D's loss", "d_loss")}</div>`
+    + (d.group_means ? `<figure class="groups"><img src="${d.group_means}" alt="the groups' mean images">
+      <figcaption>The ${int(d.groups)} groups this run found in the images (each one's mean image, 0 to ${int(d.groups) - 1}
+      row by row): z[0] picks one for G, and D is told it</figcaption></figure>` : "");
 }
 
 export function showLosses(root, loss) {
@@ -120,7 +123,8 @@ export function frameHtml(f) {
   const losses = l ? `<table class="losses"><tr><th>D(x)</th><th>D(G(z))</th><th>D's loss</th><th>G's loss</th></tr>
     <tr><td>${fmt(l.d_real)}</td><td>${fmt(l.d_fake)}</td><td>${fmt(l.d_loss)}</td><td>${fmt(l.g_loss)}</td></tr></table>` : "";
   const z = f.z ? figure(f.z.image, `z: ${f.z.shown} of the batch's rows, ${f.z.dim} numbers each (dark < 0 < light); mean ${fmt(f.z.mean, 2)}, std ${fmt(f.z.std, 2)}`
-    + (f.digits ? `; digits asked for: ${f.digits.join(" ")}` : "")) : "";
+    + (f.digits ? `; digits asked for: ${f.digits.join(" ")}` : "")
+    + (f.groups ? `; groups z's first number picks: ${f.groups.join(" ")}` : "")) : "";
   const grads = f.grads ? `<div class="grad-cols">${gradBars("D: gradient norm per layer", f.grads.D)}${gradBars("G: gradient norm per layer", f.grads.G)}</div>` : "";
   return `<div class="frame-head">Iteration ${int(f.step + 1)} · sub-step ${f.index + 1} of ${f.count}: <b>${esc(f.name)}</b>
       <span class="tut">tutorial ${esc(f.tutorial)}</span><div>${esc(f.says)}</div></div>

@@ -16,6 +16,16 @@ export class LabModel {
     this.g = new Net(tf, manifest.generator, weights);
     this.disc = manifest.discriminator ? new Net(tf, manifest.discriminator, weights) : null;
     this.embedding = this.k ? this.g.weight("label_embedding", "embeddings") : null;
+    // A grouped G's group means (k x 784, in G's range): D judges an image as its nearest group
+    this.groupMeans = this.g.weight("latent_group", "means");
+  }
+
+  /** The group (int32, n) whose mean image is nearest each image x (n, 28, 28, 1). */
+  _nearestGroups(x, n) {
+    const tf = this.tf;
+    const m = this.groupMeans;
+    const dot = tf.matMul(tf.reshape(x, [n, 784]), m, false, true);
+    return tf.argMin(tf.sub(tf.sum(tf.square(m), 1), tf.mul(2, dot)), 1);
   }
 
   _digits(n, digits) {
@@ -30,7 +40,7 @@ export class LabModel {
     const feeds = {};
     const [first, second] = net.spec.inputs;
     feeds[first.name] = x;
-    if (second) feeds[second.name] = tf.tensor1d(this._digits(n, digits), "int32");
+    if (second && this.k) feeds[second.name] = tf.tensor1d(this._digits(n, digits), "int32");
     return feeds;
   }
 
@@ -75,7 +85,9 @@ export class LabModel {
     const { output_min: lo, output_max: hi } = this.m;
     return tf.tidy(() => {
       const x = tf.add(tf.mul(tf.tensor4d(images01, [n, 28, 28, 1]), hi - lo), lo);
-      return tf.reshape(this.disc.run(this._feeds(this.disc, x, n, digits)), [n]).dataSync();
+      const feeds = this._feeds(this.disc, x, n, digits);
+      if (this.groupMeans && !this.k) feeds[this.disc.spec.inputs[1].name] = this._nearestGroups(x, n);
+      return tf.reshape(this.disc.run(feeds), [n]).dataSync();
     });
   }
 }

@@ -13,7 +13,18 @@ function activate(tf, x, name) {
 
 const pair = (v) => (Array.isArray(v) ? v : [v, v]);
 
+/** The group each latent's first number picks (int32, n): how many of the rising `cuts` it
+ * passes, as G's LatentGroup layer counts. Read off the values, so a gradient taken through the
+ * network (the lab's Find) sees the pick as fixed, as TensorFlow does. */
+function latentGroup(tf, z, cuts) {
+  const first = tf.slice(z, [0, 0], [-1, 1]).dataSync();
+  const edges = cuts.dataSync();
+  const ids = Int32Array.from(first, (v) => edges.reduce((k, c) => k + (v > c ? 1 : 0), 0));
+  return tf.tensor1d(ids, "int32");
+}
+
 const OPS = {
+  latent_group: (tf, [z], n, w) => latentGroup(tf, z, w.cuts),
   identity: (tf, [x]) => x,
   flatten: (tf, [x]) => tf.reshape(x, [x.shape[0], -1]),
   reshape: (tf, [x], n) => tf.reshape(x, [x.shape[0], ...n.target_shape]),

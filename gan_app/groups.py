@@ -1,0 +1,79 @@
+"""Groups of the training images, found without labels, that the `fast` preset trains on.
+
+k-means on the pixels splits the images into groups of look-alikes (mostly one digit drawn one
+way). G draws from a group picked by z's first coordinate, each group as often as it occurs in
+the data (the coordinate's prior is cut at the groups' cumulative shares), and D judges every
+image as a member of its group: of the group G was asked for, for a fake, and of the nearest
+group's mean image, for a real one. Told the group, G and D both have less to sort out: the
+same networks reach a given quality in about half the steps (docs/experiments.md).
+
+Numpy only: gan_app.models keeps the groups (mean images and cut points) as weights of G.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+FIT_IMAGES = 5000  # k-means reads at most this many images (a fixed, seeded subset)
+ITERATIONS = 25
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    return np.asarray(images, np.float32).reshape(len(images), -1)
+
+
+def _distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Squared distances (n, k), without the images' own norms (they do not change the nearest)."""
+    return (centroids ** 2).sum(axis=1)[None, :] - 2.0 * x @ centroids.T
+
+
+def nearest_group(images: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The group (int64, (n,)) whose mean image is nearest each image (same value range)."""
+    if len(images) == 0:
+        return np.zeros(0, np.int64)
+    return np.argmin(_distances(_flat(images), np.asarray(centroids, np.float32)), axis=1).astype(np.int64)
+
+
+def fit_groups(images: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k groups of `images` (n, 28, 28, 1): their mean images (k, 784) and each group's share
+    of all the images (k,), summing to 1. k-means++ starts, Lloyd iterations; a group left empty
+    keeps its start. Deterministic for a seed."""
+    x = _flat(images)
+    if len(x) < k:
+        raise ValueError(f"{len(x)} images cannot be split into {k} groups")
+    rng = np.random.default_rng(seed)
+    fit = x[rng.choice(len(x), FIT_IMAGES, replace=False)] if len(x) > FIT_IMAGES else x
+    norms = (fit ** 2).sum(axis=1)
+    centroids = np.empty((k, x.shape[1]), np.float32)
+    centroids[0] = fit[rng.integers(len(fit))]
+    closest = norms + _distances(fit, centroids[:1])[:, 0]
+    for j in range(1, k):  # k-means++: a start far from the others is likelier
+        weights = np.maximum(closest, 0.0)
+        index = rng.choice(len(fit), p=weights / weights.sum()) if weights.sum() > 0 else rng.integers(len(fit))
+        centroids[j] = fit[index]
+        closest = np.minimum(closest, norms + _distances(fit, centroids[j:j + 1])[:, 0])
+    for _ in range(ITERATIONS):
+        assigned = np.argmin(_distances(fit, centroids), axis=1)
+        for j in range(k):
+            members = fit[assigned == j]
+            if len(members):
+                centroids[j] = members.mean(axis=0)
+    counts = np.bincount(nearest_group(images, centroids), minlength=k).astype(np.float64)
+    return centroids, counts / counts.sum()
+
+
+def cut_points(shares: np.ndarray, noise: str) -> np.ndarray:
+    """Where z's first coordinate passes from one group to the next (k - 1 values, rising), so
+    that a draw from the prior ("normal" or "uniform") lands in each group as often as its share."""
+    edges = np.clip(np.cumsum(np.asarray(shares, np.float64))[:-1], 1e-6, 1 - 1e-6)
+    if noise == "uniform":
+        return (2.0 * edges - 1.0).astype(np.float32)
+    normal = NormalDist()
+    return np.array([normal.inv_cdf(float(e)) for e in edges], np.float32)
+
+
+def groups_of_z(z: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """The group each latent's first coordinate picks (int64, (n,)), as G's group layer does."""
+    return np.sum(np.asarray(z)[:, :1] > np.asarray(cuts)[None, :], axis=1).astype(np.int64)
