@@ -12,7 +12,7 @@ from typing import NoReturn, Sequence
 
 import numpy as np
 
-from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRESETS, get_preset
+from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRECISIONS, PRESETS, get_preset
 from gan_app.data import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
 from gan_app.data_npz import MAX_NPZ_IMAGES
 from gan_app.errors import GanAppError, UsageError
@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quality-samples", type=_positive, default=None, metavar="N", help="default 1000")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--mode", choices=MODES, default="fused")
+    tr.add_argument("--precision", choices=PRECISIONS, default="float32",
+                    help="the fused step's arithmetic: 16-bit activations with float32 weights (mixed_float16 with "
+                         "loss scaling); exports are float32 either way")
     tr.add_argument("--loss", choices=LOSSES, default=None)
     tr.add_argument("--k", type=_positive, default=None, help="D steps per G step")
     tr.add_argument("--d-lr", type=float, default=None)
@@ -101,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--reference-steps-per-s", type=_positive, default=None,
                     help="also train the steps a host of this speed takes in the budget, and report the curve "
                          "at those steps (--time-to-quality): the budget scaled by this host's speed")
+    be.add_argument("--precision", choices=PRECISIONS, default="float32",
+                    help="the fused step's arithmetic (the fused-vs-classic bench and --time-to-quality)")
+    be.add_argument("--precisions", action="store_true",
+                    help="fused steps/s in each precision (float32, mixed_bfloat16, mixed_float16), in one process")
     be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
     be.add_argument("--projection", action="store_true",
                     help="the shipped generator: seconds per image and how often G(z) reads as the same digit, "
@@ -168,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.out and args.out.resolve() != args.resume.resolve():
             raise UsageError("--resume continues the run in its own directory; leave out --out")
         fixed = [f"--{name.replace('_', '-')}" for name in ("loss", "k", "d_lr", "g_lr", "ema", "r1")
-                 if getattr(args, name) is not None]
+                 if getattr(args, name) is not None] + (["--precision"] if args.precision != "float32" else [])
         if fixed:
             raise UsageError(f"--resume keeps the run's own {', '.join(fixed)}; only --batch-size can change")
         config, commands = resume_config(args.resume, batch_size=args.batch_size, **often)  # the rest is the run's own
@@ -178,7 +185,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise UsageError("--out DIR is required (or --resume DIR)")
         defaults = dict(sample_interval=200, quality_every=500, quality_samples=1000, checkpoint_every=0)
         config = RunConfig(
-            preset=args.preset, dataset=args.dataset, seed=args.seed, mode=args.mode, batch_size=args.batch_size,
+            preset=args.preset, dataset=args.dataset, seed=args.seed, mode=args.mode, precision=args.precision,
+            batch_size=args.batch_size,
             loss=args.loss, k=args.k, d_lr=args.d_lr, g_lr=args.g_lr, ema=args.ema, r1=args.r1,
             **{k: defaults[k] if v is None else v for k, v in often.items()},
         )
@@ -231,10 +239,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.projection:
         print(json.dumps(bench.bench_projection(args.samples)))
     elif args.time_to_quality:
-        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s,
+        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, precision=args.precision,
                                                      reference_steps_per_s=args.reference_steps_per_s or 0.0)))
+    elif args.precisions:
+        print(json.dumps(bench.bench_precisions(preset, args.steps, args.warmup)))
     else:
-        print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup)))
+        print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup, args.precision)))
 
 
 def cmd_project(args: argparse.Namespace) -> None:

@@ -21,6 +21,9 @@ LOSSES = ("nonsaturating", "minimax")
 NOISES = ("normal", "uniform")
 OPTIMIZERS = ("adam", "rmsprop")
 MODES = ("fused", "classic")
+# How the fused step computes: float32, or 16-bit activations with float32 weights (bfloat16 for
+# CPUs with AVX512-BF16/AMX and recent GPUs; float16, with loss scaling, for GPUs)
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # What one training iteration reports, in this order (metrics.csv, charts, history arrays).
 METRICS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_real", "d_fake")
 
@@ -201,6 +204,7 @@ class RunConfig:
     ema: float | None = None
     r1: float | None = None
     mode: str = "fused"  # or the tutorials' "classic" recipe (no checkpoints, no average, no R1)
+    precision: str = "float32"  # of the fused step's computations (PRECISIONS)
     sample_interval: int = 500  # steps between sample grids saved to samples/ (the tutorial's saving_interval)
     quality_every: int = 250  # steps between classifier FID measurements (0: off)
     quality_samples: int = 1000  # generated images per measurement
@@ -214,6 +218,10 @@ class RunConfig:
         self.preset_obj()  # raises UsageError naming what is accepted
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        if self.precision != "float32" and self.mode != "fused":
+            raise UsageError("the tutorials' classic recipe computes in float32: mixed precision needs --mode fused")
         for name, value in (("sample interval", self.sample_interval), ("quality samples", self.quality_samples)):
             if value <= 0:
                 raise UsageError(f"{name} must be > 0, got {value}")

@@ -15,6 +15,7 @@ import numpy as np
 from keras import layers, ops
 
 from gan_app.config import Preset
+from gan_app.groups import cut_points, fit_groups, nearest_group
 
 IMAGE_SHAPE = (28, 28, 1)
 Builder = Callable[[Preset], keras.Model]
@@ -292,10 +293,38 @@ def set_groups(generator: keras.Model, means: np.ndarray, cuts: np.ndarray) -> N
     layer.means.assign(np.asarray(means, np.float32).reshape(layer.groups, -1))
 
 
+def fit_generator_groups(generator: keras.Model, images: np.ndarray, preset: Preset, seed: int) -> np.ndarray:
+    """Find the preset's groups in `images` (in G's output range), give them to G's group layer,
+    and return each image's group."""
+    means, shares = fit_groups(images, preset.groups, seed)
+    set_groups(generator, means, cut_points(shares, preset.noise))
+    return nearest_group(images, means)
+
+
 def image_groups(generator: keras.Model, images: np.ndarray) -> np.ndarray | None:
     """The group of each image (in G's output range) by its nearest group mean; None for a G
     that picks no group."""
-    from gan_app.groups import nearest_group
-
     layer = group_layer(generator)
     return None if layer is None else nearest_group(images, np.asarray(layer.means))
+
+
+def with_precision(model: keras.Model, precision: str) -> keras.Model:
+    """`model` computing in `precision`, a Keras dtype policy (gan_app.config.PRECISIONS): a copy
+    with its weights whose layers compute in 16 bits and keep float32 weights, except the last
+    (its output feeds the losses) and G's group pick (cut points need float32). The model itself
+    when it already computes so (float32: a copy of a mixed model computes in float32 again)."""
+    last = model.layers[-1].name
+
+    def policy(layer: layers.Layer) -> str:
+        return "float32" if layer.name == last or isinstance(layer, LatentGroup) else precision
+
+    own = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
+    if all(layer.dtype_policy.name == policy(layer) for layer in own):
+        return model
+
+    def clone(layer: layers.Layer) -> layers.Layer:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": policy(layer)})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy

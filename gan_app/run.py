@@ -32,6 +32,7 @@ from gan_app.files import atomic_write_bytes
 from gan_app.history import MetricHistory
 from gan_app.images import grid_png
 from gan_app.latent import grid_latents, quality_noise
+from gan_app.models import with_precision
 from gan_app.quality import Quality, QualityLog
 from gan_app.step import TrainingStep, make_step
 
@@ -167,7 +168,7 @@ class Run:
             raise UsageError("only runs of the fused step keep a training state to continue")
         images = scale_to_range(self.dataset.x, p.output_min, p.output_max)
         labels = self.dataset.y if p.num_classes else None
-        build = build_step or (lambda preset, x, seed: make_step(config.mode, preset, x, seed, labels))
+        build = build_step or (lambda preset, x, seed: make_step(config.mode, preset, x, seed, labels, config.precision))
         self.step_obj: TrainingStep = build(p, images, config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds, quality measurements included, pauses not
@@ -349,7 +350,8 @@ class Run:
         meta = {
             "preset": p.name, "dataset": self.dataset.name, "steps": self.step, "batch_size": p.batch_size,
             "latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min, "output_max": p.output_max,
-            "seed": c.seed, "mode": c.mode, "num_classes": p.num_classes, "groups": p.groups, "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
+            "seed": c.seed, "mode": c.mode, "precision": c.precision, "num_classes": p.num_classes, "groups": p.groups,
+            "loss": p.loss, "k": p.k, "d_lr": p.d_lr, "g_lr": p.g_lr,
             "ema": p.ema if c.mode == "fused" else 0.0,  # samples come from G's moving average
             "r1": p.r1 if c.mode == "fused" else 0.0,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -379,7 +381,9 @@ class Run:
         meta = self.describe(command)
         if exported_by:
             meta["exported_by"] = exported_by
-        write_export(directory, self.step_obj.sampler, meta, self.step_obj.discriminator)
+        # float32 copies of a mixed-precision run's networks: an export draws the same anywhere
+        write_export(directory, with_precision(self.step_obj.sampler, "float32"), meta,
+                     with_precision(self.step_obj.discriminator, "float32"))
 
     def close(self) -> None:
         if self.files is not None:

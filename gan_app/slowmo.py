@@ -133,7 +133,7 @@ class SlowMotion:
             # (here, or inside the R1 penalty), then on G's images held fixed.
             self._d_results = s._d_losses(self._real, (tf.stop_gradient(self._fake[0]), self._fake[1]),
                                           p_real=self._p_real)
-            self._d_loss = self._d_results[0] + 0.5 * s.preset.r1 * self._penalty
+            self._d_loss = s.d_optimizer.scale_loss(self._d_results[0] + 0.5 * s.preset.r1 * self._penalty)
         self._data["scores"]["fake_before"] = self._scores(self._fake)
         d_loss, d_loss_real, d_loss_fake, d_real, d_fake = (float(v) for v in self._d_results)
         self._data["losses"] = {"d_loss": round(d_loss, 5), "d_loss_real": round(d_loss_real, 5),
@@ -154,9 +154,10 @@ class SlowMotion:
         s = self.s
         with self._g_tape:
             g_loss = s._g_loss(self._fake)
+            scaled = s.g_optimizer.scale_loss(g_loss)
         g_vars = s.generator.trainable_variables
         self._data["grads"]["G"] = _layer_norms(g_vars, self._g_tape.gradient(g_loss, g_vars))
-        s._g_update(self._g_tape, g_loss)  # the same gradient, applied, and G's moving average
+        s._g_update(self._g_tape, scaled)  # the same gradient, applied, and G's moving average
         self._g_tape = None
         self._data["losses"]["g_loss"] = round(float(g_loss), 5)
         d_loss, d_loss_real, d_loss_fake, d_real, d_fake = (float(v) for v in self._d_results)

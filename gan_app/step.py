@@ -4,7 +4,10 @@
 variable lists, real batches and noise drawn on the device from a seeded tf.random.Generator,
 and the generated batch reused for the G update (one generator forward pass fewer). With a
 preset's `ema`, it also keeps a moving average of G's weights, and samples come from that; with
-its `r1`, D's loss carries the R1 gradient penalty on real images.
+its `r1`, D's loss carries the R1 gradient penalty on real images. A grouped preset (`fast`)
+finds its groups in the images first and tells D each image's group (gan_app.groups). With a
+mixed `precision` the networks compute in 16 bits and the losses are scaled where float16
+needs it; the same code runs on a CPU and a GPU.
 
 `ClassicStep` is the tutorials' recipe (compile D; `trainable = False`; compile the combined
 `gan`; `train_on_batch` with `generator.predict`), made correct for Keras 3: Keras captures a
@@ -26,16 +29,21 @@ import keras
 
 from gan_app.config import Preset
 from gan_app.latent import sample_prior
-from gan_app.groups import cut_points, fit_groups, groups_of_z, nearest_group
-from gan_app.models import build_discriminator, build_generator, group_layer, image_groups, set_groups
+from gan_app.groups import cut_points, groups_of_z
+from gan_app.models import (build_discriminator, build_generator, fit_generator_groups, group_layer, image_groups,
+                            with_precision)
 
 _EPS = 1e-7  # the clipping Keras' binary cross-entropy applies to probabilities
 
 
-def make_optimizer(preset: Preset, learning_rate: float) -> keras.optimizers.Optimizer:
+def make_optimizer(preset: Preset, learning_rate: float, precision: str = "float32") -> keras.optimizers.Optimizer:
     if preset.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
-    return keras.optimizers.Adam(learning_rate, beta_1=preset.beta_1)
+        optimizer = keras.optimizers.RMSprop(learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=preset.beta_1)
+    # float16 gradients underflow: the loss is scaled up before differentiating (scale_loss), and
+    # the gradients scaled back, a step with Inf or NaN in them skipped, before they are applied
+    return keras.optimizers.LossScaleOptimizer(optimizer) if precision == "mixed_float16" else optimizer
 
 
 def sample_noise(rng: np.random.Generator, n: int, preset: Preset) -> np.ndarray:
@@ -60,8 +68,11 @@ class FusedStep:
     """A DCGAN and its optimizers, trained by a compiled step. Learning rates, loss and k
     are variables, so they change between calls without retracing."""
 
-    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0, labels: np.ndarray | None = None) -> None:
-        """`labels` (int, one per image) are required by a conditional preset and ignored otherwise."""
+    def __init__(self, preset: Preset, images: np.ndarray, seed: int = 0, labels: np.ndarray | None = None,
+                 precision: str = "float32") -> None:
+        """`labels` (int, one per image) are required by a conditional preset and ignored otherwise.
+        `precision`: float32, or mixed_bfloat16 / mixed_float16 (16-bit activations, float32
+        weights; float16 with dynamic loss scaling)."""
         keras.utils.set_random_seed(seed)  # weight initialisation and dropout masks
         self.preset = preset
         self.conditional = bool(preset.num_classes)
@@ -73,12 +84,15 @@ class FusedStep:
         self.discriminator = build_discriminator(preset)
         if self.grouped:
             labels = fit_generator_groups(self.generator, images, preset, seed)
-        self.g_optimizer = make_optimizer(preset, preset.g_lr)
-        self.d_optimizer = make_optimizer(preset, preset.d_lr)
+        self.precision = precision
+        self.generator = with_precision(self.generator, precision)
+        self.discriminator = with_precision(self.discriminator, precision)
+        self.g_optimizer = make_optimizer(preset, preset.g_lr, precision)
+        self.d_optimizer = make_optimizer(preset, preset.d_lr, precision)
         # The moving average of G (None without the preset's ema): what samples are drawn from.
         self.averaged: keras.Model | None = None
         if preset.ema:
-            self.averaged = build_generator(preset)
+            self.averaged = with_precision(build_generator(preset), precision)
             self.averaged.set_weights(self.generator.get_weights())
             if self.grouped:
                 # G trains on every group equally often; the average, which draws every sample,
@@ -192,7 +206,7 @@ class FusedStep:
             # pass on the real batch.
             penalty, p_real = self._r1_penalty(real) if self.preset.r1 else (0.0, None)
             results = self._d_losses(real, (tf.stop_gradient(fake[0]), fake[1]), p_real=p_real)
-            loss = results[0] + 0.5 * self.preset.r1 * penalty
+            loss = self.d_optimizer.scale_loss(results[0] + 0.5 * self.preset.r1 * penalty)
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
         return results
 
@@ -200,9 +214,10 @@ class FusedStep:
         # Only G's variables: the D update recorded under this tape costs no extra memory.
         tape.watch([v.value for v in self.generator.trainable_variables])
 
-    def _g_update(self, tape: tf.GradientTape, g_loss: tf.Tensor) -> None:
+    def _g_update(self, tape: tf.GradientTape, scaled_loss: tf.Tensor) -> None:
+        """Apply the gradient of G's loss, scaled inside `tape` by G's optimizer (scale_loss)."""
         g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_loss, g_vars), g_vars))
         if self.averaged is not None:
             # The decay grows from 0.1 to the preset's ema over the first G steps, so the
             # average does not drag the untrained start along (BatchNorm statistics included).
@@ -222,7 +237,8 @@ class FusedStep:
             d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_update(self._real_batch(), fake)
             # Train the generator through the updated D, reusing the same generated batch
             g_loss = self._g_loss(fake)
-        self._g_update(g_tape, g_loss)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        self._g_update(g_tape, scaled)
         return tf.stack([d_loss, d_loss_real, d_loss_fake, g_loss, d_real, d_fake])
 
     @tf.function
@@ -244,9 +260,10 @@ class FusedStep:
             self._watch_g(g_tape)
             fake = self._fake_batch()
             g_loss = self._g_loss(fake)
+            scaled = self.g_optimizer.scale_loss(g_loss)
         # Evaluated for the chart only: training=False leaves D's BatchNorm statistics alone.
         d_loss, d_loss_real, d_loss_fake, d_real, d_fake = self._d_losses(self._real_batch(), fake, training=False)
-        self._g_update(g_tape, g_loss)
+        self._g_update(g_tape, scaled)
         return tf.stack([d_loss, d_loss_real, d_loss_fake, g_loss, d_real, d_fake])
 
     # Public API ---------------------------------------------------------------------------
@@ -275,14 +292,6 @@ class FusedStep:
         if labels is None and self.grouped:
             labels = image_groups(self.generator, images)
         return judge(self.discriminator, images, labels)
-
-
-def fit_generator_groups(generator: keras.Model, images: np.ndarray, preset: Preset, seed: int) -> np.ndarray:
-    """Find the preset's groups in `images` (in G's output range), give them to G's group layer,
-    and return each image's group."""
-    means, shares = fit_groups(images, preset.groups, seed)
-    set_groups(generator, means, cut_points(shares, preset.noise))
-    return nearest_group(images, means)
 
 
 def judge(discriminator: keras.Model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -397,5 +406,7 @@ def _minimax_loss(_: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
 
 
 def make_step(mode: str, preset: Preset, images: np.ndarray, seed: int = 0,
-              labels: np.ndarray | None = None) -> FusedStep | ClassicStep:
-    return ClassicStep(preset, images, seed) if mode == "classic" else FusedStep(preset, images, seed, labels)
+              labels: np.ndarray | None = None, precision: str = "float32") -> FusedStep | ClassicStep:
+    if mode == "classic":
+        return ClassicStep(preset, images, seed)
+    return FusedStep(preset, images, seed, labels, precision)

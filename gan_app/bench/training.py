@@ -21,18 +21,37 @@ def steps_per_second(step: FusedStep | ClassicStep, steps: int, warmup: int, rep
     return best
 
 
-def bench_modes(preset: Preset, steps: int, warmup: int) -> dict:
-    """Fused against classic training in one process, each after its own warm-up."""
-    images = scale_to_range(load_dataset(DEFAULT_DATASET).x, preset.output_min, preset.output_max)
-    rates = {mode: steps_per_second(make_step(mode, preset, images, seed=0), steps, warmup) for mode in ("fused", "classic")}
+def _bench_images(preset: Preset):
+    return scale_to_range(load_dataset(DEFAULT_DATASET).x, preset.output_min, preset.output_max)
+
+
+def bench_modes(preset: Preset, steps: int, warmup: int, precision: str = "float32") -> dict:
+    """Fused (in `precision`) against classic training in one process, each after its own warm-up."""
+    images = _bench_images(preset)
+    rates = {mode: steps_per_second(make_step(mode, preset, images, seed=0, precision=precision), steps, warmup)
+             for mode in ("fused", "classic")}
     return {
         "preset": preset.name,
         "batch_size": preset.batch_size,
         "device": device_name(),
+        "precision": precision,
         "fused_steps_per_s": round(rates["fused"], 2),
         "classic_steps_per_s": round(rates["classic"], 2),
         "speedup": round(rates["fused"] / rates["classic"], 2),
     }
+
+
+def bench_precisions(preset: Preset, steps: int, warmup: int) -> dict:
+    """The fused step's speed in each precision, in one process, each after its own warm-up;
+    `ratio`: against float32."""
+    from gan_app.config import PRECISIONS
+
+    images = _bench_images(preset)
+    rates = {precision: steps_per_second(FusedStep(preset, images, seed=0, precision=precision), steps, warmup)
+             for precision in PRECISIONS}
+    return {"preset": preset.name, "batch_size": preset.batch_size, "device": device_name(),
+            "steps_per_s": {k: round(v, 2) for k, v in rates.items()},
+            "ratio": {k: round(v / rates["float32"], 3) for k, v in rates.items()}}
 
 
 def _steps_rate(read_step, seconds: float, warmup_steps: int = 40) -> float:
@@ -78,7 +97,7 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
 
 
 def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_samples: int = 1000,
-                          seed: int = 0, reference_steps_per_s: float = 0.0) -> dict:
+                          seed: int = 0, reference_steps_per_s: float = 0.0, precision: str = "float32") -> dict:
     """Train from scratch; measure classifier FID every `every` steps (not counted as training
     time) until the budget of training seconds is spent. `curve`: the first measurement at or
     after each quarter of the budget (30, 60, 90 and 120 s of 120): seconds, steps, FID, score
@@ -94,7 +113,7 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     meter = QualityMeter()
     dataset = load_dataset(DEFAULT_DATASET)
     images = scale_to_range(dataset.x, preset.output_min, preset.output_max)
-    step = FusedStep(preset, images, seed=seed, labels=dataset.y if preset.num_classes else None)
+    step = FusedStep(preset, images, seed=seed, labels=dataset.y if preset.num_classes else None, precision=precision)
     z = sample_noise(np.random.default_rng(seed + 1), n_samples, preset)
     labels = np.arange(n_samples) % preset.num_classes if preset.num_classes else None  # uniform digits
     step.train(1)  # trace outside the clock
@@ -131,6 +150,7 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     return {
         "preset": preset.name,
         "device": device_name(),
+        "precision": precision,
         "budget_s": budget_s,
         "steps_per_s": round(steps / trained_s, 1),
         "curve": curve,
