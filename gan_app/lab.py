@@ -112,11 +112,8 @@ class LabGenerator:
             return None
         x = scale_to_range(np.asarray(images01, np.float32).reshape(-1, 28, 28, 1),
                            self.meta["output_min"], self.meta["output_max"])
-        if not self.num_classes and len(self.discriminator.inputs) == 2:  # a grouped D: each image's nearest group
-            from gan_app.models import image_groups
-
-            return judge(self.discriminator, x, image_groups(self.generator, x))
-        return judge(self.discriminator, x, self.digits(len(x), digits))  # an unconditional D reads no digit
+        told = self.digits(len(x), digits) if self.num_classes else None  # a grouped D: each image's nearest group
+        return judge(self.discriminator, x, told, self.generator)
 
     # ---- two digits at one z ---------------------------------------------------------------
     @functools.cached_property

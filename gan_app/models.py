@@ -181,9 +181,6 @@ class LatentGroup(layers.Layer):
     def call(self, z: object) -> object:
         return ops.sum(ops.cast(ops.greater(z[:, :1], self.cuts[None, :]), "int32"), axis=1)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0],)
-
     def compute_output_spec(self, z: object) -> object:
         return keras.KerasTensor((z.shape[0],), dtype="int32")
 

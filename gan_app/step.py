@@ -288,17 +288,18 @@ class FusedStep:
         return generate(self.sampler, z, labels)
 
     def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """D's verdicts; a grouped D judges each image as the group it is nearest to."""
-        if labels is None and self.grouped:
-            labels = image_groups(self.generator, images)
-        return judge(self.discriminator, images, labels)
+        return judge(self.discriminator, images, labels, self.generator)
 
 
-def judge(discriminator: keras.Model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+def judge(discriminator: keras.Model, images: np.ndarray, labels: np.ndarray | None = None,
+          generator: keras.Model | None = None) -> np.ndarray:
     """D's probability that each image (in the preset's range) is real, (N,); a conditional D
-    judges each image as the digit in `labels`."""
+    judges each image as the digit in `labels`, a grouped one (given no labels) as the group of
+    `generator` whose mean image is nearest."""
     x = tf.constant(images, tf.float32)
     if len(discriminator.inputs) == 2:
+        if labels is None and generator is not None:
+            labels = image_groups(generator, images)
         if labels is None:
             raise ValueError("a conditional discriminator needs the digits (or groups) the images claim to be")
         return np.asarray(discriminator([x, tf.constant(labels, tf.int32)], training=False))[:, 0]
@@ -381,7 +382,7 @@ class ClassicStep:
         return generate(self.generator, z)
 
     def judge(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        return judge(self.discriminator, images, image_groups(self.generator, images))
+        return judge(self.discriminator, images, labels, self.generator)
 
 
 class TrainingStep(Protocol):
