@@ -13,7 +13,7 @@ from gan_app.checkpoint import SHIPPED_EXPORT
 from gan_app.step import device_name
 from gan_app.ui import charts
 from gan_app.ui.common import (FREE_ATTEMPTS, LOCK_FIRST_S, NOTICE_KEY, PRESENTER_KEY, current_trainer, get_trainer,
-                                login_wait, run_control, try_login)
+                                LOGINS, LoginLimiter, login_wait, run_control, try_login)
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ def app(monkeypatch, tmp_path):
     yield at
     get_trainer().close()
     st.cache_resource.clear()
+    LOGINS.clear()  # wrong passwords count per address for the whole server: every test is a fresh server
 
 
 def button(at, label):
@@ -136,7 +137,7 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     assert trainer.snapshot().status == "running"
 
 
-def test_wrong_presenter_passwords_make_the_session_wait_longer_each_time(app, monkeypatch):
+def test_wrong_presenter_passwords_make_the_address_wait_longer_each_time(app, monkeypatch):
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     app.run()
     submit = "FormSubmitter:presenter_login-Unlock controls"
@@ -150,15 +151,24 @@ def test_wrong_presenter_passwords_make_the_session_wait_longer_each_time(app, m
     assert button(app, "Start").disabled and not app.session_state[PRESENTER_KEY]
 
     session: dict = {}  # the same rules, on the clock a test chooses
+    logins = LoginLimiter()
     for _ in range(FREE_ATTEMPTS):
-        assert not try_login(session, "guess", now=100.0)
-    assert login_wait(session, now=100.0) == LOCK_FIRST_S
-    assert not try_login(session, "s3cret", now=100.0 + LOCK_FIRST_S - 1) and not session[PRESENTER_KEY]
-    assert not try_login(session, "guess", now=100.0 + LOCK_FIRST_S)  # the wait is over; still wrong
-    assert login_wait(session, now=100.0 + LOCK_FIRST_S) == 2 * LOCK_FIRST_S  # twice as long
+        assert not try_login(session, "guess", "203.0.113.7", now=100.0, limiter=logins)
+    assert login_wait("203.0.113.7", now=100.0, limiter=logins) == LOCK_FIRST_S
+    assert login_wait("203.0.113.8", now=100.0, limiter=logins) == 0  # another address is not held back
+    fresh: dict = {}  # a reload: a new session from the same address waits all the same
+    assert not try_login(fresh, "s3cret", "203.0.113.7", now=100.0 + LOCK_FIRST_S - 1, limiter=logins)
+    assert not fresh.get(PRESENTER_KEY)
+    assert not try_login(session, "guess", "203.0.113.7", now=100.0 + LOCK_FIRST_S, limiter=logins)  # still wrong
+    assert login_wait("203.0.113.7", now=100.0 + LOCK_FIRST_S, limiter=logins) == 2 * LOCK_FIRST_S  # twice as long
     later = 100.0 + 3 * LOCK_FIRST_S
-    assert try_login(session, "s3cret", now=later) and session[PRESENTER_KEY]
-    assert not try_login(session, "guess", now=later) and login_wait(session, now=later) == 0  # the count starts over
+    assert try_login(session, "s3cret", "203.0.113.7", now=later, limiter=logins) and session[PRESENTER_KEY]
+    assert not try_login(session, "guess", "203.0.113.7", now=later, limiter=logins)
+    assert login_wait("203.0.113.7", now=later, limiter=logins) == 0  # the count starts over
+    small = LoginLimiter(kept=2)  # bounded: the oldest addresses are forgotten
+    for address in ("a", "b", "c"):
+        small.failed(address, 0.0)
+    assert len(small._by_client) == 2
 
 
 def test_without_a_password_everyone_controls_the_run(monkeypatch):

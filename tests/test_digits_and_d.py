@@ -45,16 +45,21 @@ def test_same_z_every_digit_and_a_blend_between_two_digits(conditional):
 
 
 def test_a_drawing_found_by_one_student_is_offered_to_the_class(conditional):
-    from gan_app.ui.lab_draw import CLASS_LIST, _share, class_points
+    from gan_app.class_points import PER_VERSION, ClassPoints
 
+    points_of = ClassPoints()
+    heard = []
+    points_of.listener = lambda version, points: heard.append((version, points))
     z = conditional.noise(1, 1)[0]
-    first = _share(conditional, "Ana", z, 8)
-    for i in range(CLASS_LIST + 3):
-        _share(conditional, "Ben", z, 3)
-    points = class_points(conditional)
-    assert len(points) == CLASS_LIST and first not in points  # the newest 32 are kept
+    first = points_of.share(conditional.version, "Ana", z, 8)
+    for i in range(PER_VERSION + 3):
+        points_of.share(conditional.version, "Ben", z, 3)
+    points = points_of.of(conditional.version)
+    assert len(points) == PER_VERSION and first not in points  # the newest 32 are kept
     name, (found_z, digit) = next(iter(points.items()))
-    assert name == f"Ben #{CLASS_LIST + 4}" and digit == 3 and np.array_equal(found_z, z)
+    assert name == f"Ben #{PER_VERSION + 4}" and digit == 3
+    np.testing.assert_allclose(found_z, z, atol=5e-4)  # kept to 3 decimals: the same image
+    assert heard[-1][0] == conditional.version and heard[-1][1][0]["name"] == name  # open labs are told
 
 
 def test_directions_of_a_conditional_generator_keep_the_digit(conditional):

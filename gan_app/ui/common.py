@@ -8,6 +8,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
@@ -28,9 +29,8 @@ PRESENTER_KEY = "presenter"  # session_state flag: this session entered the pass
 NOTICE_KEY = "notice"  # session_state: (kind, text) left by a handler
 SHOWN_NOTICE_KEY = "notice_shown"  # session_state: (kind, text, monotonic time it stops showing)
 NOTICE_SECONDS = 8.0
-LOGIN_FAILURES_KEY = "login_failures"  # session_state: wrong presenter passwords in a row
-LOGIN_UNTIL_KEY = "login_until"  # session_state: monotonic time before which no try is checked
-FREE_ATTEMPTS = 3  # wrong presenter passwords a session may enter before it has to wait
+FREE_ATTEMPTS = 3  # wrong presenter passwords an address may enter before it has to wait
+LOGIN_ADDRESSES = 4096  # client addresses whose wrong passwords are remembered
 LOCK_FIRST_S, LOCK_MAX_S = 10.0, 300.0  # the first wait, doubled on every further wrong one, and its cap
 
 
@@ -77,19 +77,63 @@ def can_control(session: MutableMapping[str, Any]) -> bool:
     return presenter_password() is None or bool(session.get(PRESENTER_KEY))
 
 
-def login_wait(session: MutableMapping[str, Any], now: float | None = None) -> float:
-    """Seconds until this session may try the presenter password again (0: now)."""
-    until = float(session.get(LOGIN_UNTIL_KEY, 0.0))
-    return max(0.0, until - (time.monotonic() if now is None else now))
+class LoginLimiter:
+    """Wrong presenter passwords counted per client address, for the whole server: a reload, a
+    fresh session or a new websocket does not start the count again. After FREE_ATTEMPTS wrong
+    ones in a row an address waits LOCK_FIRST_S seconds before its next try is even checked,
+    twice as long after every further wrong one (at most LOCK_MAX_S). At most `kept` addresses
+    are remembered (the oldest are forgotten first)."""
+
+    def __init__(self, kept: int = LOGIN_ADDRESSES) -> None:
+        self.kept = kept
+        self._lock = threading.Lock()
+        self._by_client: OrderedDict[str, tuple[int, float]] = OrderedDict()  # address -> (failures, until)
+
+    def wait(self, client: str, now: float) -> float:
+        """Seconds until `client` may try again (0: now)."""
+        with self._lock:
+            return max(0.0, self._by_client.get(client, (0, 0.0))[1] - now)
+
+    def failed(self, client: str, now: float) -> float:
+        """Count a wrong password; the seconds `client` must now wait (0 while tries are free)."""
+        with self._lock:
+            failures = self._by_client.pop(client, (0, 0.0))[0] + 1
+            lock = 0.0 if failures < FREE_ATTEMPTS else min(LOCK_MAX_S, LOCK_FIRST_S * 2 ** (failures - FREE_ATTEMPTS))
+            self._by_client[client] = (failures, now + lock)
+            while len(self._by_client) > self.kept:
+                self._by_client.popitem(last=False)
+            return lock
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._by_client.pop(client, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_client.clear()
 
 
-def try_login(session: MutableMapping[str, Any], attempt: str, now: float | None = None) -> bool:
-    """Check a presenter password. After FREE_ATTEMPTS wrong ones in a row a session waits
-    LOCK_FIRST_S seconds before its next try is even checked, twice as long after every further
-    wrong one (at most LOCK_MAX_S), so guessing from a tab is slow. The right password clears
-    the count. `now` is time.monotonic() unless given."""
+LOGINS = LoginLimiter()  # one for the server: every session of an address shares its count
+
+
+def client_key() -> str:
+    """The address this session's tab connects from ("this machine" for a loopback one)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "this machine"
+
+
+def login_wait(client: str, now: float | None = None, limiter: LoginLimiter = LOGINS) -> float:
+    """Seconds until `client` may try the presenter password again (0: now)."""
+    return limiter.wait(client, time.monotonic() if now is None else now)
+
+
+def try_login(session: MutableMapping[str, Any], attempt: str, client: str, now: float | None = None,
+              limiter: LoginLimiter = LOGINS) -> bool:
+    """Check a presenter password from a session of `client` (its address), within the limits
+    of LoginLimiter, so guessing from a tab, or from many fresh ones, is slow. The right password
+    clears the address's count. `now` is time.monotonic() unless given."""
     now = time.monotonic() if now is None else now
-    wait = login_wait(session, now)
+    wait = limiter.wait(client, now)
     if wait > 0:
         session[NOTICE_KEY] = ("error", f"Too many wrong presenter passwords: try again in {math.ceil(wait)} s.")
         return False
@@ -97,16 +141,13 @@ def try_login(session: MutableMapping[str, Any], attempt: str, now: float | None
     ok = expected is not None and hmac.compare_digest(attempt.encode(), expected.encode())
     session[PRESENTER_KEY] = ok
     if ok:
-        session[LOGIN_FAILURES_KEY] = 0
+        limiter.succeeded(client)
         session[NOTICE_KEY] = ("success", "Presenter controls unlocked.")
         return True
-    failures = int(session.get(LOGIN_FAILURES_KEY, 0)) + 1
-    session[LOGIN_FAILURES_KEY] = failures
-    if failures < FREE_ATTEMPTS:
+    lock = limiter.failed(client, now)
+    if not lock:
         session[NOTICE_KEY] = ("error", "Wrong presenter password.")
         return False
-    lock = min(LOCK_MAX_S, LOCK_FIRST_S * 2 ** (failures - FREE_ATTEMPTS))
-    session[LOGIN_UNTIL_KEY] = now + lock
     session[NOTICE_KEY] = ("error", f"Wrong presenter password. Too many wrong tries: the next one in {lock:g} s.")
     return False
 
@@ -145,10 +186,10 @@ def presenter_sidebar() -> None:
             st.caption("Presenter mode: you control the run.")
             return
         st.caption("View only. The presenter controls training.")
-        wait = login_wait(st.session_state)
+        wait = login_wait(client_key())
         if wait > 0:
             st.caption(f"Too many wrong passwords: the next try is checked in {math.ceil(wait)} s.")
         with st.form("presenter_login", border=False):
             attempt = st.text_input("Presenter password", type="password")
             if st.form_submit_button("Unlock controls"):
-                try_login(st.session_state, attempt)
+                try_login(st.session_state, attempt, client_key())

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from gan_app.ui.lab_routes import MODELS, SOCKET, STATIC_BASE
+from gan_app.ui.url_base import at_base
 
 HTML = '<div class="gan-lab" data-lab="root"></div>'
 
@@ -60,8 +61,8 @@ def browser_lab(key: str, step: int | None, live: bool, point: dict[str, Any] | 
     """The lab drawn in this tab for model version `key`; the tab's message when it could not
     run the generator (None while it runs)."""
     result: Any = _component(
-        data={"base": STATIC_BASE, "models": MODELS + "/", "socket": SOCKET, "key": key, "step": step, "live": live,
-              "point": point, "class_points": class_points},
+        data={"base": at_base(STATIC_BASE), "models": at_base(MODELS + "/"), "socket": at_base(SOCKET), "key": key,
+              "step": step, "live": live, "point": point, "class_points": class_points},
         key="lab_browser", default={"failed": None}, on_failed_change=lambda: None)
     failed = getattr(result, "failed", None)
     return failed if isinstance(failed, str) else None
@@ -103,7 +104,8 @@ def browser_find(key: str, request: int, target01: list[float]) -> dict[str, Any
     """Search `target01` (784 floats) in model version `key`'s latent space in this tab. The
     answer to `request` once the tab has it ({z, digit, image, mse, seconds} or {failed}), else None."""
     result: Any = _find_component(
-        data={"base": STATIC_BASE, "models": MODELS + "/", "key": key, "request": request, "target": target01},
+        data={"base": at_base(STATIC_BASE), "models": at_base(MODELS + "/"), "key": key, "request": request,
+              "target": target01},
         key="lab_find_browser", default={"found": None}, on_found_change=lambda: None)
     found = getattr(result, "found", None)
     return found if isinstance(found, dict) and found.get("request") == request else None

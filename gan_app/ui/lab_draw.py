@@ -4,12 +4,12 @@ so anyone exploring the same generator can walk from their point to a classmate'
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
 
+from gan_app.class_points import NAME_CHARS, AnswerError, ClassPoints, checked_answer, clean_name
 from gan_app.drawing import decode, to_mnist
 from gan_app.errors import ImageInputError
 from gan_app.find_queue import FindQueue
@@ -17,62 +17,34 @@ from gan_app.images import image_png
 from gan_app.lab import LabGenerator
 from gan_app.project import Projection, Projector
 from gan_app.ui.canvas import drawing_canvas
+from gan_app.ui.common import can_control, run_control
 from gan_app.ui.lab_component import browser_find
+from gan_app.ui.lab_routes import ANNOUNCER
 from gan_app.ui.lab_tools import Take, labeller
 
 MAX_UPLOAD_MB = 5
-CLASS_LIST = 32  # drawings kept per generator for the whole class
-CLASS_GENERATORS = 8  # generators (weights versions) whose drawings are kept
 FIND_QUEUE = FindQueue()  # searches the server runs (where a tab cannot), batched: one at a time
+CLASS_POINTS = ClassPoints()  # the class's found drawings, per generator version
+CLASS_POINTS.listener = ANNOUNCER.class_points_changed  # open labs of that version see each change at once
 FOUND = "lab_found"  # this session's latest projection, shown after the page run that takes it
 ASKED = "lab_find_asked"  # (version, request number, target, name, what) of a search running in the tab
 FIND_FAILED = "lab_find_failed"  # why the tab's latest search fell back to the server
 ASKED_COUNT = "lab_find_count"  # this session's searches so far: numbers each request
-_class_lock = threading.Lock()
-_class_points: dict[str, list[tuple[str, np.ndarray, int | None]]] = {}  # generator version -> (name, z, digit)
-_class_counts: dict[str, int] = {}  # generator version -> drawings found so far (numbers every name)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Preparing the search...")
-def _projector(version: str, _model: LabGenerator) -> Projector:
-    return Projector(_model.generator, _model.meta)
 
 
 def class_points(model: LabGenerator) -> dict[str, tuple[np.ndarray, int | None]]:
     """Drawings the class found in this generator's latent space, newest first."""
-    return class_points_of(model.version)
+    return CLASS_POINTS.of(model.version)
 
 
 def class_points_json(version: str) -> list[dict[str, Any]]:
     """The class's drawings for a generator version, as the browser lab reads them."""
-    return [{"name": name, "z": np.asarray(z, np.float32).tolist(), "digit": digit}
-            for name, (z, digit) in class_points_of(version).items()]
-
-
-def class_points_of(version: str) -> dict[str, tuple[np.ndarray, int | None]]:
-    with _class_lock:
-        return {name: (z, digit) for name, z, digit in reversed(_class_points.get(version, []))}
-
-
-def _share(model: LabGenerator, name: str, z: np.ndarray, digit: int | None) -> str:
-    with _class_lock:
-        points = _class_points[model.version] = _class_points.pop(model.version, [])  # newest generator last
-        _class_counts[model.version] = _class_counts.get(model.version, 0) + 1
-        label = f"{name} #{_class_counts[model.version]}"
-        points.append((label, z, digit))
-        del points[:-CLASS_LIST]
-        for old in list(_class_points)[:-CLASS_GENERATORS]:  # live weights change version at every refresh
-            _class_points.pop(old)
-            _class_counts.pop(old, None)
-    from gan_app.ui.lab_routes import ANNOUNCER
-
-    ANNOUNCER.class_points_changed(model.version, class_points_json(model.version))  # open labs see it at once
-    return label
+    return CLASS_POINTS.as_json(version)
 
 
 def _find(model: LabGenerator, x: np.ndarray) -> Any:
     """The search, batched with the class's other searches; None when too many are waiting."""
-    return FIND_QUEUE.find(model.version, lambda: _projector(model.version, model), x)
+    return FIND_QUEUE.find(model.version, lambda: Projector(model.generator, model.meta), x)
 
 
 def _target() -> tuple[np.ndarray | None, str]:
@@ -129,10 +101,11 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, i
                            "D calls it real" if d >= 0.5 else "D calls it fake", delta_color="off", delta_arrow="off",
                            help="The probability D gives that this is a real digit, from the same training step "
                                 "as the generator in use.")
-        who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=24, key="lab_who")
+        who = st.text_input("Your name, for the class's list of drawings", "a student", max_chars=NAME_CHARS,
+                            key="lab_who")
         if st.button("Find in latent space", key="lab_find", type="primary",
                      help="Searches the z whose G(z) looks most like your image (G stays fixed)."):
-            request = (version, int(st.session_state.get(ASKED_COUNT, 0)) + 1, x, who.strip() or "a student", name)
+            request = (version, int(st.session_state.get(ASKED_COUNT, 0)) + 1, x, clean_name(who), name)
             st.session_state[ASKED_COUNT] = request[1]
             if in_tab is None:
                 _found(model, request, _find_on_server(model, x), take, "on the server")
@@ -151,10 +124,7 @@ def your_digit(version: str, model_of: Callable[[], LabGenerator], take: Take, i
                 else:
                     st.session_state.pop(FIND_FAILED, None)
                     where = "in this tab" if searched == version else "in this tab (in the previous copy of the live run)"
-                    _found(model, asked, Projection(
-                        np.asarray(answer["z"], np.float32), answer.get("digit"),
-                        np.asarray(answer["image"], np.float32).reshape(28, 28, 1), float(answer["mse"]),
-                        float(answer["seconds"])), take, where)
+                    _found(model, asked, _tab_answer(model, answer), take, where)
     shown = st.session_state.get(FOUND)
     if shown is not None and shown[0] == version and st.session_state.get(FIND_FAILED):
         st.caption(f"This tab could not search ({st.session_state[FIND_FAILED]}): the server did.")
@@ -177,15 +147,40 @@ def _find_on_server(model: LabGenerator, x: np.ndarray) -> Projection | str:
     return "Too many searches are waiting: try again in a few seconds." if found is None else found
 
 
+def _tab_answer(model: LabGenerator, answer: dict[str, Any]) -> Projection | str:
+    """The tab's answer as a projection, once it has been held against the model it claims to be
+    for (nothing unchecked is kept or shown to the class); one line saying why otherwise."""
+    try:
+        return Projection(**checked_answer(answer, model.latent_dim, model.num_classes, model.sigma))
+    except AnswerError as exc:
+        return f"This tab's answer was refused: {exc}."
+
+
 def _found(model: LabGenerator, request: tuple, found: Projection | str, take: Take, where: str) -> None:
     """A search's answer: shared with the class and explored, or its message shown."""
     if isinstance(found, str):
         st.warning(found)
         return
     _, _, x, who, name = request
-    label = _share(model, who, found.z, found.digit)
+    label = CLASS_POINTS.share(model.version, who, found.z, found.digit)
     st.session_state[FOUND] = (model.version, found, x, label, where)
     take(found.z, found.digit, f"{label} ({name}), found in latent space")
+
+
+def moderation(version: str) -> None:
+    """The presenter's hand on the class's list of drawings: hide one, or clear them all."""
+    points = CLASS_POINTS.of(version)
+    if not points or not can_control(st.session_state):
+        return
+    with st.expander(f"The class's drawings ({len(points)}): hide one, or clear the list", expanded=False):
+        cols = st.columns([3, 1, 1])
+        label = cols[0].selectbox("Drawing", list(points), key="lab_moderate_pick", label_visibility="collapsed")
+        if cols[1].button("Hide it", key="lab_moderate_hide"):
+            run_control(st.session_state, lambda: CLASS_POINTS.hide(version, str(label)), f"{label} is hidden.")
+            st.rerun()
+        if cols[2].button("Clear all", key="lab_moderate_clear"):
+            run_control(st.session_state, lambda: CLASS_POINTS.clear(version), "The class's list is empty.")
+            st.rerun()
 
 
 def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, int | None, str]:

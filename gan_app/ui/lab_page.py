@@ -22,10 +22,10 @@ from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointEr
 from gan_app.lab_bundle import REGISTRY, bundle_from_export
 from gan_app.ui.common import can_control, get_trainer
 from gan_app.ui.lab_component import browser_lab
-from gan_app.ui.lab_draw import class_points_json, your_digit
+from gan_app.ui.lab_draw import class_points_json, moderation, your_digit
 from gan_app.ui.lab_routes import FEED
 from gan_app.ui.lab_server import render_on_server
-from gan_app.ui.lab_state import apply_pending, explore_live_sample, page, point_for_browser, take
+from gan_app.ui.lab_state import apply_pending, ask_for_live_sample, point_for_browser, take
 from gan_app.ui.models_page import MODEL_KEY, _cached_export
 
 __all__ = ["explore_live_sample", "page", "render"]
@@ -55,6 +55,16 @@ class _PerExport:
 
 _export_keys = _PerExport()  # an opened export -> its bundle's key
 _server_models = _PerExport()  # an opened export -> its server-side generator
+
+
+def page() -> Any:
+    return st.Page(render, title="Latent lab", icon=":material/tune:", url_path="lab")
+
+
+def explore_live_sample(run_id: int, index: int) -> None:
+    """From the Train page: sample `index` of the live grid becomes the lab's point, and the lab opens."""
+    ask_for_live_sample(run_id, index)
+    st.switch_page(page())
 
 
 def _steps(meta: dict[str, Any]) -> str:
@@ -163,6 +173,7 @@ def render() -> None:
     with st.expander("Your own digit: draw one (or upload it), see what the classifier and D make of it, "
                      "and find it in latent space", expanded=bool(st.session_state.get("lab_found"))):
         your_digit(version, model_of, take, in_tab, live=source == "Live run")
+    moderation(version)
 
 
 def _server_generator(export: Any) -> Any:

@@ -21,19 +21,28 @@ import asyncio
 import gzip
 import hashlib
 import json
+import random
+import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from gan_app.lab_bundle import REGISTRY, Registry, bundle_from_live
-from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
+from gan_app.ui.shared import SharedRenders
+from gan_app.ui.socket_guard import (CLOSE_POLICY, ConnectionCap, client_address, origin_allowed, per_client_limit,
+                                     receive_small, refuse)
+from gan_app.ui.url_base import routes_at_base
 
 WEB = Path(__file__).resolve().parent / "web"
 STATIC, MODELS, SOCKET = "/lab/static", "/lab/model", "/lab/socket"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_LAB_SOCKETS = 300  # open labs at once (the live panel's sockets are counted apart)
 DEFAULT_EVERY_STEPS = 500
+ANNOUNCE_SPREAD_S = 2.0  # a new live version reaches the open labs over this window, each at a random moment
+KEY = re.compile(r"[0-9a-f]{1,64}")  # a bundle's key (gan_app.browser_model): hex
+MESSAGES_PER_MINUTE = 120  # what one lab socket may send (a tab sends one per model version it draws)
 
 
 def _static_files() -> tuple[str, dict[str, tuple[bytes, bytes | None, str]]]:
@@ -52,6 +61,7 @@ def _static_files() -> tuple[str, dict[str, tuple[bytes, bytes | None, str]]]:
 
 
 STATIC_VERSION, _FILES = _static_files()
+_ENCODED = SharedRenders(max_entries=24)  # (file, version) -> its bytes, raw and gzipped: two files of each version kept
 STATIC_BASE = f"{STATIC}/{STATIC_VERSION}/"
 
 
@@ -105,8 +115,10 @@ class LiveFeed:
 class Announcer:
     """The open labs' sockets: the live version and the class's drawings, pushed to each."""
 
-    def __init__(self, feed: LiveFeed) -> None:
+    def __init__(self, feed: LiveFeed, spread_s: float = ANNOUNCE_SPREAD_S) -> None:
         self.feed = feed
+        self.spread_s = spread_s
+        self._spread = random.Random()
         self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -127,6 +139,8 @@ class Announcer:
             self._subscribers[queue]["key"] = key
 
     def _put(self, queue: asyncio.Queue, message: str) -> None:
+        if queue not in self._subscribers:  # left before a spread announcement reached it
+            return
         if queue.full():  # a tab that reads nothing gets only what is newest
             queue.get_nowait()
         queue.put_nowait(message)
@@ -142,9 +156,10 @@ class Announcer:
             if cur is not None and cur.key != shown:
                 shown = cur.key
                 text = json.dumps({"live": {"key": cur.key, "step": cur.step}})
+                loop = asyncio.get_running_loop()
                 for queue, sub in list(self._subscribers.items()):
-                    if sub["live"]:
-                        self._put(queue, text)
+                    if sub["live"]:  # spread over a short window: the tabs do not all fetch it at once
+                        loop.call_later(self._spread.uniform(0.0, self.spread_s), self._put, queue, text)
             await asyncio.sleep(1.0)
 
     def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
@@ -178,13 +193,42 @@ def _towards(registry: Registry, key: str) -> dict[str, Any] | None:
     return registry.towards(key, _labeller[0])
 
 
+def _encoded(registry: Registry, key: str, name: str) -> tuple[bytes, bytes, str] | None:
+    """A bundle's file (raw, gzipped, content type), compressed once for every tab that fetches
+    it; None for an unknown version."""
+    bundle = registry.get(key)
+    if bundle is None:
+        return None
+
+    def build() -> tuple[bytes, bytes, str]:
+        if name == "manifest.json":
+            data, kind = json.dumps(bundle.manifest, separators=(",", ":")).encode(), "application/json"
+        else:
+            data, kind = bundle.blob, "application/octet-stream"
+        return data, gzip.compress(data, 6, mtime=0), kind
+
+    return _ENCODED.get(name, (key,), build)
+
+
+def _file_response(data: bytes, zipped: bytes | None, kind: str, request: Any, headers: dict[str, str]) -> Any:
+    """`data` as it is, or gzipped once already where the browser takes gzip (Streamlit's own
+    compression then leaves it alone: it has a Content-Encoding)."""
+    from starlette.responses import Response
+
+    headers = {**headers, "Vary": "Accept-Encoding"}
+    if zipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        data = zipped
+    return Response(data, media_type=kind, headers=headers)
+
+
 def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGISTRY) -> list[Any]:
-    """The lab's routes, for st.App."""
-    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    """The lab's routes, for st.App (under the server's base path too)."""
+    from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket
 
-    cap = ConnectionCap(MAX_LAB_SOCKETS)
+    cap = ConnectionCap(MAX_LAB_SOCKETS, per_client_limit())
 
     async def static(request: Any) -> Any:
         if request.path_params["version"] != STATIC_VERSION:
@@ -193,54 +237,57 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
         if found is None:
             return PlainTextResponse("not found", status_code=404)
         data, zipped, kind = found
-        headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
-        if zipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            data = zipped
-        return Response(data, media_type=kind, headers=headers)
+        return _file_response(data, zipped, kind, request, {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"})
 
     async def model(request: Any) -> Any:
         key, name = request.path_params["key"], request.path_params["name"]
-        bundle = registry.get(key)
-        if bundle is None:
+        if registry.get(key) is None:
             return PlainTextResponse("this model version is no longer kept: reload the page", status_code=404)
         headers = {"Cache-Control": IMMUTABLE}
-        if name == "manifest.json":
-            return Response(json.dumps(bundle.manifest, separators=(",", ":")), media_type="application/json",
-                            headers=headers)
-        if name == "weights.bin":
-            return Response(bundle.blob, media_type="application/octet-stream", headers=headers)
-        if name == "towards.json":
-            found = await asyncio.to_thread(_towards, registry, key)
+        if name in ("manifest.json", "weights.bin"):
+            found = await asyncio.to_thread(_encoded, registry, key, name)
             if found is None:
+                return PlainTextResponse("this model version is no longer kept: reload the page", status_code=404)
+            data, zipped, kind = found
+            return _file_response(data, zipped, kind, request, headers)
+        if name == "towards.json":
+            towards = await asyncio.to_thread(_towards, registry, key)
+            if towards is None:
                 return PlainTextResponse("no generator on the server for this version", status_code=404)
-            return JSONResponse(found, headers=headers)
+            return JSONResponse(towards, headers=headers)
         return PlainTextResponse("not found", status_code=404)
 
     async def socket(websocket: WebSocket) -> None:
         if not origin_allowed(websocket):
             await refuse(websocket)
             return
-        with cap.hold() as admitted:
+        client = client_address(websocket)
+        with cap.hold(client) as admitted:
             if not admitted:
-                await refuse(websocket, full=True, reason="too many open labs")
+                await refuse(websocket, full=True, reason=f"{cap.refusal(client) or 'no slot is free'} (labs)")
                 return
             await websocket.accept()
-            queue = announcer.subscribe(websocket.query_params.get("key", ""), websocket.query_params.get("live") == "1")
+            key = websocket.query_params.get("key", "")
+            queue = announcer.subscribe(key if KEY.fullmatch(key) else "", websocket.query_params.get("live") == "1")
 
             async def send() -> None:
                 while True:
                     await websocket.send_text(await queue.get())
 
             async def receive() -> None:
-                while True:
-                    message = await websocket.receive()
-                    if message["type"] == "websocket.disconnect":
+                sent: list[float] = []
+                while (text := await receive_small(websocket)) is not None:
+                    now = time.monotonic()
+                    sent = [t for t in sent if now - t < 60.0] + [now]
+                    if len(sent) > MESSAGES_PER_MINUTE:
+                        await websocket.close(code=CLOSE_POLICY, reason="too many messages")
                         return
                     try:
-                        announcer.follow(queue, str(json.loads(message.get("text") or "{}").get("key", "")))
+                        asked = json.loads(text).get("key", "")
                     except (ValueError, AttributeError):
-                        pass
+                        continue
+                    if isinstance(asked, str) and KEY.fullmatch(asked):
+                        announcer.follow(queue, asked)
 
             tasks = [asyncio.ensure_future(send()), asyncio.ensure_future(receive())]
             try:
@@ -251,8 +298,9 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    return [Route(STATIC + "/{version}/{path:path}", static), Route(MODELS + "/{key}/{name}", model),
-            WebSocketRoute(SOCKET, socket)]
+    return routes_at_base(lambda prefix: [
+        Route(prefix + STATIC + "/{version}/{path:path}", static), Route(prefix + MODELS + "/{key}/{name}", model),
+        WebSocketRoute(prefix + SOCKET, socket)])
 
 
 def _current_trainer() -> Any:

@@ -18,16 +18,9 @@ POINT_VERSION = "lab_z_version"  # counts new points: the browser lab applies ea
 DIRECTION_KEYS = tuple(f"lab_{kind}_{i}" for kind in ("SeFa", "PCA") for i in range(5)) + ("lab_class_amount",)
 
 
-def page() -> Any:
-    from gan_app.ui.lab_page import render
-
-    return st.Page(render, title="Latent lab", icon=":material/tune:", url_path="lab")
-
-
-def explore_live_sample(run_id: int, index: int) -> None:
-    """From the Train page: sample `index` of the live grid becomes the lab's point, and the lab opens."""
+def ask_for_live_sample(run_id: int, index: int) -> None:
+    """Sample `index` of the live grid becomes the lab's point when the lab page next runs."""
     st.session_state[PENDING] = ("live", run_id, index)
-    st.switch_page(page())
 
 
 def take(z: np.ndarray, digit: int | None, where: str) -> None:

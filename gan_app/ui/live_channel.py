@@ -27,7 +27,9 @@ from gan_app.errors import UsageError
 from gan_app.images import data_url
 from gan_app.live_types import Snapshot
 from gan_app.ui.shared import RENDERS
-from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
+from gan_app.ui.url_base import routes_at_base
+from gan_app.ui.socket_guard import (ConnectionCap, client_address, origin_allowed, per_client_limit, receive_small,
+                                     refuse)
 
 SOCKET_PATH = "/live/socket"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
@@ -161,15 +163,16 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    slots = cap if cap is not None else ConnectionCap(socket_limit())
+    slots = cap if cap is not None else ConnectionCap(socket_limit(), per_client_limit())
 
     async def socket(websocket: WebSocket) -> None:
         if not origin_allowed(websocket):
             await refuse(websocket)
             return
-        with slots.hold() as admitted:
+        client = client_address(websocket)
+        with slots.hold(client) as admitted:
             if not admitted:
-                await refuse(websocket, full=True, reason=f"all {slots.limit} of the server's live connections are taken")
+                await refuse(websocket, full=True, reason=f"{slots.refusal(client) or 'no slot is free'} (live view)")
                 return
             await websocket.accept()
             await _serve(websocket, channel)
@@ -182,8 +185,8 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
             async for text in channel.stream(every, grid):
                 await websocket.send_text(text)
 
-        async def until_closed() -> None:
-            while (await websocket.receive())["type"] != "websocket.disconnect":
+        async def until_closed() -> None:  # a tab sends nothing here; anything large closes it
+            while await receive_small(websocket) is not None:
                 pass
 
         tasks = [asyncio.ensure_future(send()), asyncio.ensure_future(until_closed())]
@@ -195,11 +198,7 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    from streamlit import config
-
-    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    paths = [SOCKET_PATH] + ([f"/{base}{SOCKET_PATH}"] if base else [])
-    return [WebSocketRoute(path, socket) for path in paths]
+    return routes_at_base(lambda prefix: [WebSocketRoute(prefix + SOCKET_PATH, socket)])
 
 
 @contextlib.asynccontextmanager

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from streamlit import config
 
 from gan_app.live_types import Snapshot
 from gan_app.ui.live_channel import SOCKET_PATH, live_update
 from gan_app.ui.pick import CELLS_CSS, CELLS_JS
 from gan_app.ui.socket_guard import CLOSE_POLICY, CLOSE_TRY_LATER
+from gan_app.ui.url_base import at_base
 
 MAX_REFUSED = 3  # refused connections in a row before the panel stops trying and says so
 RETRY_MS = 2000  # wait before the next try, times the refusals so far
@@ -146,8 +146,7 @@ _component = st.components.v2.component("gan_app.live_panel", html=HTML, css=CSS
 
 def socket_path(every: float, grid: bool = True) -> str:
     """The live channel's URL for a tab: updates every `every` seconds, with the grid or without."""
-    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return (f"/{base}" if base else "") + f"{SOCKET_PATH}?every={every:g}" + ("" if grid else "&grid=0")
+    return at_base(f"{SOCKET_PATH}?every={every:g}" + ("" if grid else "&grid=0"))
 
 
 def live_panel(snap: Snapshot, every: float, show_scores: bool = False) -> dict[str, int] | None:

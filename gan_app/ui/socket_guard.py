@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import threading
 from typing import Any, Iterator
@@ -54,6 +55,10 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CLOSE_POLICY = 1008  # the websocket close code for a refused origin (when accepted at all)
 CLOSE_TRY_LATER = 1013  # "try again later": every slot of the cap is taken
+CLOSE_TOO_BIG = 1009  # a client's message over MAX_MESSAGE_BYTES
+MAX_MESSAGE_BYTES = 1024  # what a tab sends on the dashboard's own sockets is a few dozen bytes
+SOCKETS_PER_CLIENT = 8  # sockets of one kind per client address: a student's few tabs, not a script's hundreds
+PER_CLIENT_ENV = "GAN_APP_SOCKETS_PER_CLIENT"  # raise it for a class that reaches the server through one address (NAT)
 
 
 def _normal(host: str) -> str:
@@ -167,14 +172,52 @@ async def refuse(websocket: Any, full: bool = False, reason: str = "") -> None:
         await websocket.close(code=CLOSE_POLICY)
 
 
-class ConnectionCap:
-    """At most `limit` holders at once."""
+def client_address(websocket: Any) -> str:
+    """The address a connection comes from (uvicorn reads a local proxy's X-Forwarded-For)."""
+    client = websocket.scope.get("client")
+    return str(client[0]) if client else "unknown"
 
-    def __init__(self, limit: int) -> None:
+
+def per_client_limit() -> int:
+    """Sockets of one kind that one client address may hold open: GAN_APP_SOCKETS_PER_CLIENT,
+    else SOCKETS_PER_CLIENT."""
+    from gan_app.errors import UsageError
+
+    text = os.environ.get(PER_CLIENT_ENV, "").strip()
+    if not text:
+        return SOCKETS_PER_CLIENT
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{PER_CLIENT_ENV} must be a whole number of sockets, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"{PER_CLIENT_ENV} must be at least 1, got {value}")
+    return value
+
+
+async def receive_small(websocket: Any, limit: int = MAX_MESSAGE_BYTES) -> str | None:
+    """The next text a client sends on one of the dashboard's sockets; None when it closed. A
+    message over `limit` bytes (or binary) closes the socket with 1009 and returns None."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    if text is None or len(text.encode()) > limit:
+        await websocket.close(code=CLOSE_TOO_BIG, reason=f"messages are at most {limit} bytes of text")
+        return None
+    return text
+
+
+class ConnectionCap:
+    """At most `limit` holders at once, and at most `per_client` of them from one client."""
+
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         if limit < 1:
             raise ValueError(f"a connection cap needs a limit of at least 1, got {limit}")
         self.limit = limit
+        self.per_client = per_client if per_client is not None else limit
         self._open = 0
+        self._by_client: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -182,28 +225,41 @@ class ConnectionCap:
         """How many slots are taken now."""
         return self._open
 
-    def try_acquire(self) -> bool:
-        """Take a slot if one is free; False (and nothing taken) when all `limit` are."""
+    def refusal(self, client: str = "") -> str | None:
+        """Why `client` would be refused a slot now (None: it would get one)."""
+        if self._open >= self.limit:
+            return f"all {self.limit} of the server's connections are taken"
+        if self._by_client.get(client, 0) >= self.per_client:
+            return f"this address already has {self.per_client} open"
+        return None
+
+    def try_acquire(self, client: str = "") -> bool:
+        """Take a slot for `client` if one is free; False (and nothing taken) when all `limit`
+        are, or `client` holds `per_client` already."""
         with self._lock:
-            if self._open >= self.limit:
+            if self.refusal(client) is not None:
                 return False
             self._open += 1
+            self._by_client[client] = self._by_client.get(client, 0) + 1
             return True
 
-    def release(self) -> None:
-        """Give back a slot taken by `try_acquire`."""
+    def release(self, client: str = "") -> None:
+        """Give back a slot taken by `try_acquire(client)`."""
         with self._lock:
-            if self._open <= 0:
+            if self._open <= 0 or self._by_client.get(client, 0) <= 0:
                 raise RuntimeError("release() without a matching try_acquire()")
             self._open -= 1
+            self._by_client[client] -= 1
+            if not self._by_client[client]:
+                del self._by_client[client]
 
     @contextlib.contextmanager
-    def hold(self) -> Iterator[bool]:
-        """`with cap.hold() as admitted:` takes a slot if one is free (admitted is True) and gives
-        it back when the block ends, however it ends."""
-        admitted = self.try_acquire()
+    def hold(self, client: str = "") -> Iterator[bool]:
+        """`with cap.hold(client) as admitted:` takes a slot if one is free (admitted is True) and
+        gives it back when the block ends, however it ends."""
+        admitted = self.try_acquire(client)
         try:
             yield admitted
         finally:
             if admitted:
-                self.release()
+                self.release(client)

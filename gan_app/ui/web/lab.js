@@ -8,6 +8,10 @@ import * as L from "./latent.js";
 import { paint, cellAt } from "./draw.js";
 import { h, buildTools } from "./tools.js";
 
+// The lab's socket: refused tries in a row before it stops (and says so), the first wait,
+// doubled after each, and how long a socket must stay open to count as connected.
+const MAX_FAILURES = 3, RETRY_MS = 2000, STAYED_OPEN_MS = 10000, TRY_LATER = 1013;
+
 class Lab {
   constructor(root, data) {
     this.root = root;
@@ -58,7 +62,7 @@ class Lab {
     const m = this.model.m;
     const what = m.step == null ? m.name : `${m.name}`;
     this.status.textContent = `Drawn in this tab (${this.tf.getBackend()}): ${what}` +
-      (this.data.live ? " · new weights arrive by themselves as the run trains" : "");
+      (this.data.live && this.root.dataset.socket !== "stopped" ? " · new weights arrive by themselves as the run trains" : "");
     this.root.dataset.key = this.model.key;
     this.root.dataset.ready = "1";
   }
@@ -68,19 +72,30 @@ class Lab {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("key", this.model.key);
     url.searchParams.set("live", "1");
+    // A socket that the server closes at once (full, or this address has its share) fires
+    // onopen too: only a message, or a socket that stayed open a while, counts as connected.
     let failures = 0;
     const connect = () => {
       const ws = new WebSocket(url);
+      const opened = Date.now();
       this.ws = ws;
-      ws.onopen = () => { failures = 0; };
       ws.onmessage = (event) => {
+        failures = 0;
         const msg = JSON.parse(event.data);
         if (msg.live && msg.live.key !== this.model.key) this.use(msg.live.key, msg.live.step).catch(console.error);
         if (msg.class_points) { this.classPoints = msg.class_points; this.ui.refreshPoints(); }
       };
-      ws.onclose = () => {
-        if (this.closed || ++failures > 5) return;
-        setTimeout(connect, 1000 * failures);
+      ws.onclose = (event) => {
+        if (this.closed) return;
+        if (Date.now() - opened > STAYED_OPEN_MS && event.code !== TRY_LATER) failures = 0;
+        if (++failures > MAX_FAILURES) {
+          this.status.textContent = event.code === TRY_LATER
+            ? `New weights no longer arrive by themselves: ${event.reason || "the server is full"}. Reload the page later.`
+            : "New weights no longer arrive by themselves: the connection to the server was lost. Reload the page.";
+          this.root.dataset.socket = "stopped";
+          return;
+        }
+        setTimeout(connect, RETRY_MS * 2 ** (failures - 1));
       };
     };
     connect();
