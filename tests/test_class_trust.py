@@ -149,3 +149,16 @@ def test_one_client_cannot_take_every_slot():
     assert cap.try_acquire("203.0.113.1")
     with pytest.raises(RuntimeError):
         cap.release("198.51.100.1")  # never held one
+
+
+def test_a_dataset_is_replaced_only_when_the_presenter_says_so(tmp_path):
+    from gan_app.errors import GanAppError
+    from gan_app.ui.dataset_upload import _save
+
+    target = tmp_path / "datasets" / "ours.npz"
+    _save(target, b"first", replace=False)
+    with pytest.raises(GanAppError, match="already a dataset"):
+        _save(target, b"second", replace=False)
+    assert target.read_bytes() == b"first"
+    _save(target, b"second", replace=True)
+    assert target.read_bytes() == b"second"

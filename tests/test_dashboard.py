@@ -114,7 +114,8 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     app.run()
     assert button(app, "Start").disabled and app.radio(key="live_loss").disabled
-    assert app.get("file_uploader")[0].proto.disabled  # adding a dataset is the presenter's too
+    # adding a dataset is the presenter's too: a viewer is not even given the uploader
+    assert not app.get("file_uploader") and any("The presenter adds datasets" in c.value for c in app.caption)
     # The handlers refuse a viewer themselves: a click that bypasses the disabled button does nothing.
     trainer = get_trainer()
     viewer: dict = {}
@@ -132,6 +133,7 @@ def test_viewers_without_the_presenter_password_cannot_act(app, monkeypatch):
     app.text_input[0].input("s3cret")
     app.button(key=submit).click().run()
     assert not button(app, "Start").disabled and not app.get("file_uploader")[0].proto.disabled
+    assert not any("The presenter adds datasets" in c.value for c in app.caption)
     button(app, "Start").click().run()
     trainer.wait_idle()
     assert trainer.snapshot().status == "running"

@@ -21,7 +21,7 @@ from gan_app.data_zip import LIMITS, MAX_ZIP_MB, read_zip, to_npz_bytes
 from gan_app.errors import GanAppError
 from gan_app.files import atomic_write_bytes
 from gan_app.images import grid_png
-from gan_app.ui.common import checkpoints_root
+from gan_app.ui.common import can_control, checkpoints_root, run_control
 
 UPLOADED = "datasets"  # under checkpoints/
 DIGEST_KEY = "dataset_upload_digest"  # session_state: (file_id, sha256) of the file in the uploader
@@ -93,14 +93,19 @@ def _digest(upload) -> str:
     return memo[1]
 
 
-def add_dataset(locked: bool, batch_size: int) -> None:
-    """The upload form (presenter only when the lock is on)."""
+def add_dataset(batch_size: int) -> None:
+    """The upload form, the presenter's only when the lock is on: a viewer's tab is not even
+    given the uploader, so a file a script posts for it is never read, and the Add handler
+    checks again. A dataset of the same name is replaced only when the presenter ticks so."""
     with st.expander("Add your own images as a dataset"):
         st.caption(f"A .zip of PNG or JPEG images of any size or colour ({LIMITS}), or an .npz as the CLI "
                    f"reads (at most {UPLOAD_NPZ_IMAGES:,} images). Images become 28x28 white-on-black digits "
                    "like MNIST; folders named 0-9 inside the zip label them (then sample quality is measured, "
                    "otherwise it is not available).")
-        upload = st.file_uploader("Images (.zip) or an .npz", type=["zip", "npz"], key="dataset_upload", disabled=locked,
+        if not can_control(st.session_state):
+            st.caption("The presenter adds datasets (enter the presenter password in the sidebar).")
+            return
+        upload = st.file_uploader("Images (.zip) or an .npz", type=["zip", "npz"], key="dataset_upload",
                                   max_upload_size=MAX_ZIP_MB)
         if upload is None:
             return
@@ -119,7 +124,19 @@ def add_dataset(locked: bool, batch_size: int) -> None:
             st.caption("Skipped: " + ", ".join(f"{n} {why}" for why, n in skipped.items()) + ".")
         if done:
             st.success(f"Added as {dataset_label(str(target))}: choose it under Dataset, then Apply settings and Reset.")
-        elif st.button(f"Add {stem} to the datasets", key="dataset_add", disabled=locked):
-            atomic_write_bytes(target, npz)  # whole or not at all
-            st.session_state["dataset_added"] = (upload.file_id, str(target))
+            return
+        replace = False
+        if target.exists():
+            replace = st.checkbox(f"Replace the dataset {dataset_label(str(target))} that is already there",
+                                  key="dataset_replace", help="The next Reset on this dataset trains on the new images.")
+        if st.button(f"Add {stem} to the datasets", key="dataset_add", disabled=target.exists() and not replace):
+            if run_control(st.session_state, lambda: _save(target, npz, replace)):
+                st.session_state["dataset_added"] = (upload.file_id, str(target))
             st.rerun()
+
+
+def _save(target: Path, npz: bytes, replace: bool) -> None:
+    """Write the dataset whole or not at all; a dataset already there only when `replace`."""
+    if target.exists() and not replace:
+        raise GanAppError(f"{dataset_label(str(target))} is already a dataset: tick \"Replace\" to replace it")
+    atomic_write_bytes(target, npz)

@@ -124,7 +124,7 @@ def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
         st.selectbox("Dataset", options, key="run_dataset", disabled=locked, format_func=dataset_label,
                      help="mnist5k ships with the app and works offline; mnist and fashion_mnist download once; "
                           "your own images are added below.")
-        add_dataset(locked, int(st.session_state["run_batch_size"]))
+        add_dataset(int(st.session_state["run_batch_size"]))
         st.number_input("Batch size", 1, 1024, key="run_batch_size", disabled=locked)
         st.number_input("Seed", 0, 2**31 - 1, key="run_seed", disabled=locked)
         st.selectbox("Noise prior of z", NOISES, key="run_noise", disabled=locked)
