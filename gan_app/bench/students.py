@@ -102,7 +102,7 @@ class EmulatedStudent(EmulatedViewer):
 
     async def _get(self, path: str) -> bytes | None:
         try:
-            status, _, body = await http_get(self.host, self.port, path, self.cookie)
+            status, _, body = await http_get(self.host, self.port, path, self.cookie, self.address)
         except OSError as exc:
             self.stats.error("fetch failed", f"{path}: {exc}")
             return None
@@ -144,7 +144,8 @@ class EmulatedStudent(EmulatedViewer):
         from websockets.asyncio.client import connect
 
         path = f"{data['socket']}?key={data['key']}&live=1"
-        opened = connect(f"ws://{self.host}:{self.port}{path}", additional_headers={"Origin": self.origin},
+        opened = connect(f"ws://{self.host}:{self.port}{path}",
+                         additional_headers={"Origin": self.origin, "X-Forwarded-For": self.address},
                          max_size=None, compression=None, ping_interval=None)
 
         def handle(text: str) -> None:

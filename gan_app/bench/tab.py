@@ -51,13 +51,24 @@ class ViewerStats:
             self.error_examples.append(f"{kind}: {detail[:200]}")
 
 
-async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, dict[str, str], bytes]:
+def emulated_address(n: int) -> str:
+    """The client address of emulated tab `n`, from the benchmarking range 198.18.0.0/15: sent as
+    X-Forwarded-For (which the server trusts from a loopback peer, as from a proxy on its own
+    machine), so every emulated tab counts as its own client, as each student's browser does."""
+    return f"198.18.{(n // 250) % 256}.{n % 250 + 1}"
+
+
+async def http_get(host: str, port: int, path: str, cookie: str = "",
+                   forwarded_for: str = "") -> tuple[int, dict[str, str], bytes]:
     """A minimal HTTP/1.1 GET on loopback: (status, lower-cased headers, body)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+        # as a browser asks: compressed where the server compresses (the bytes counted are the wire's)
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip, deflate\r\nConnection: close\r\n"
         if cookie:
             request += f"Cookie: {cookie}\r\n"
+        if forwarded_for:
+            request += f"X-Forwarded-For: {forwarded_for}\r\n"
         writer.write((request + "\r\n").encode())
         await writer.drain()
         data = await reader.read()
@@ -155,6 +166,8 @@ class PageState:
 class EmulatedViewer:
     """One browser tab on the dashboard."""
 
+    opened = 0  # tabs made in this process: each gets its own client address
+
     def __init__(self, url: str, stats: ViewerStats, name: str = "viewer") -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -175,12 +188,14 @@ class EmulatedViewer:
         self.steps: list[int] = []  # every step this tab was shown, live panel and Step metric
         self.closed_by_us = False
         self.page_name = ""  # the page the tab opened by its URL ("lab" for /lab); "" for the first page
+        EmulatedViewer.opened += 1
+        self.address = emulated_address(EmulatedViewer.opened)  # each tab is its own client
 
     # ---- connection -----------------------------------------------------------------------
     async def connect(self) -> None:
         from websockets.asyncio.client import connect
 
-        status, headers, _ = await http_get(self.host, self.port, "/")
+        status, headers, _ = await http_get(self.host, self.port, "/", forwarded_for=self.address)
         if status != 200:
             raise RuntimeError(f"GET / answered {status}")
         cookies = [c.split(";", 1)[0] for c in headers.get("set-cookie", "").splitlines() if c]
@@ -189,7 +204,7 @@ class EmulatedViewer:
         self._ws = await connect(
             f"ws://{self.host}:{self.port}/_stcore/stream",
             subprotocols=["streamlit", token] if token else ["streamlit"],
-            additional_headers={"Origin": self.origin, "Cookie": self.cookie},
+            additional_headers={"Origin": self.origin, "Cookie": self.cookie, "X-Forwarded-For": self.address},
             max_size=None,
             compression=None,
             ping_interval=None,
@@ -360,7 +375,8 @@ class EmulatedViewer:
         """Hold the live panel's websocket open as its script does; time every update."""
         from websockets.asyncio.client import connect
 
-        opened = connect(f"ws://{self.host}:{self.port}{path}", additional_headers={"Origin": self.origin},
+        opened = connect(f"ws://{self.host}:{self.port}{path}",
+                         additional_headers={"Origin": self.origin, "X-Forwarded-For": self.address},
                          max_size=None, compression=None, ping_interval=None)
         await self._consume(opened, lambda text: self._update(json.loads(text)), "dropped live socket", path)
 
@@ -384,7 +400,7 @@ class EmulatedViewer:
         if not path.startswith("/"):
             path = "/" + path
         try:
-            status, _, body = await http_get(self.host, self.port, path, self.cookie)
+            status, _, body = await http_get(self.host, self.port, path, self.cookie, self.address)
         except OSError as exc:
             self.stats.error("fetch failed", f"{path}: {exc}")
             return
