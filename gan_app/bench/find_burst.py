@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
@@ -55,12 +54,6 @@ def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str,
         found = root.evaluate(FIND_IN_TAB, np.asarray(target01, np.float32).ravel().tolist())
     return {"chromium_find_s": round(found["seconds"], 2), "chromium_find_mse": round(float(found["mse"]), 4),
             "chromium_backend": found["backend"]}
-
-
-def _server_searched(url: str) -> bool:
-    """Whether the server prepared a search of its own (its Projector is a cached resource)."""
-    text = urllib.request.urlopen(url + "/_stcore/metrics?families=cache_memory_bytes", timeout=30).read().decode()
-    return "_projector" in text
 
 
 class _Student:
@@ -145,7 +138,7 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
     shown = [s.shown_s for s in students if s.shown_s is not None]
     before, during = (s1 - s0) / (t1 - t0), (s2 - s1) / (t2 - t1)
     return {"students": n, "spread_s": spread_s, "tab_search_s": search_s, "answered": len(answers),
-            "shared": sum(s.shared for s in students), "server_searched": _server_searched(url),
+            "shared": sum(s.shared for s in students), "server_searched": None,  # read from the server's log
             "answer_p50_ms": pct(answers, 0.5), "answer_max_ms": round(max(answers), 1) if answers else None,
             "slowest_press_to_shown_s": round(max(shown), 2) if shown else None,
             "steps_per_s_before": round(before, 2), "steps_per_s_during": round(during, 2),

@@ -27,9 +27,12 @@ def free_port() -> int:
 class DashboardServer:
     """`streamlit run dashboard.py` on a free loopback port, as Streamlit's own e2e tests start it."""
 
-    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None, base_path: str = "") -> None:
+        """`base_path`: Streamlit's server.baseUrlPath (the dashboard behind a proxy's prefix);
+        `url` then ends with it."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_path = base_path.strip("/")
+        self.url = f"http://127.0.0.1:{self.port}" + (f"/{self.base_path}" if self.base_path else "")
         # a fresh checkpoints folder unless the caller shares one (a restart test does)
         scratch = {"GAN_APP_CHECKPOINTS": tempfile.mkdtemp(prefix="gan-app-e2e-")}
         self.env = {**os.environ, "GAN_APP_OFFLINE": "1", **scratch, **(env or {})}
@@ -41,7 +44,8 @@ class DashboardServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             *(["--server.baseUrlPath", self.base_path] if self.base_path else [])],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60

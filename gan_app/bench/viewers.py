@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from gan_app.bench.tab import EmulatedViewer, ViewerStats
+from gan_app.find_queue import SEARCHED
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -131,7 +132,10 @@ def on_fresh_servers(counts: list[int], preset: str, prefix: str,
             env = {"GAN_APP_PRESET": preset, "GAN_APP_CHECKPOINTS": str(Path(tmp) / "checkpoints")}
             with DashboardServer(env=env, log_path=log) as server:
                 row = measure(server.url, n, server.proc.pid)
-            logged = _logged_errors(log.read_text(errors="replace"))
+            text = log.read_text(errors="replace")
+            logged = _logged_errors(text)
+        if "server_searched" in row:  # the server's Find queue logs every batch it searches
+            row["server_searched"] = SEARCHED in text
         row["errors"] += len(logged)
         if logged:
             row["error_kinds"]["logged by the server"] = len(logged)

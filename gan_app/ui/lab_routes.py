@@ -5,10 +5,16 @@ the live run's newest version and the class's drawings.
 - `/lab/static/<version>/<file>`: gan_app/ui/web (vendor/ included), gzip when the browser
   takes it; `<version>` is a hash of the files, so the URL is immutable and cached for a year.
 - `/lab/model/<key>/manifest.json` and `weights.bin`: a bundle (gan_app.lab_bundle); `key` is
-  a hash of its content, so a tab that has a version never fetches it again.
+  a hash of its content, so a tab that has a version never fetches it again. Each is gzipped
+  once, on its first request, and sent so to every tab that takes gzip.
   `towards.json`: the towards-a-digit directions, computed on first request, once per version.
 - `/lab/socket?key=K&live=1`: pushes `{"live": {"key", "step"}}` when the lab's copy of the
-  live run changes, and `{"class_points": [...]}` when the class's drawings for K change.
+  live run changes (to each tab at a random moment of ANNOUNCE_SPREAD_S, so a class does not
+  fetch the new version all at once), and `{"class_points": [...]}` when the class's drawings
+  for K change. A tab sends `{"key": K}` when it draws another version: small messages, a
+  bounded number a minute, at most GAN_APP_SOCKETS_PER_CLIENT sockets from one address.
+
+Every route also answers under Streamlit's `server.baseUrlPath` (gan_app/ui/url_base.py).
 
 The live copy is taken by LiveFeed: every `every_steps` steps (a server-wide setting), or when
 the presenter asks, and only while some lab is open; a copy costs one weights copy on the
@@ -222,13 +228,15 @@ def _file_response(data: bytes, zipped: bytes | None, kind: str, request: Any, h
     return Response(data, media_type=kind, headers=headers)
 
 
-def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGISTRY) -> list[Any]:
-    """The lab's routes, for st.App (under the server's base path too)."""
+def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGISTRY,
+               cap: ConnectionCap | None = None) -> list[Any]:
+    """The lab's routes, for st.App (under the server's base path too); at most `cap` open labs
+    (by default MAX_LAB_SOCKETS, GAN_APP_SOCKETS_PER_CLIENT of them from one address)."""
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket
 
-    cap = ConnectionCap(MAX_LAB_SOCKETS, per_client_limit())
+    cap = cap if cap is not None else ConnectionCap(MAX_LAB_SOCKETS, per_client_limit(), "open labs")
 
     async def static(request: Any) -> Any:
         if request.path_params["version"] != STATIC_VERSION:
@@ -264,7 +272,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
         client = client_address(websocket)
         with cap.hold(client) as admitted:
             if not admitted:
-                await refuse(websocket, full=True, reason=f"{cap.refusal(client) or 'no slot is free'} (labs)")
+                await refuse(websocket, full=True, reason=cap.refusal(client) or "no slot is free")
                 return
             await websocket.accept()
             key = websocket.query_params.get("key", "")

@@ -163,7 +163,7 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    slots = cap if cap is not None else ConnectionCap(socket_limit(), per_client_limit())
+    slots = cap if cap is not None else ConnectionCap(socket_limit(), per_client_limit(), "live connections")
 
     async def socket(websocket: WebSocket) -> None:
         if not origin_allowed(websocket):
@@ -172,7 +172,7 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
         client = client_address(websocket)
         with slots.hold(client) as admitted:
             if not admitted:
-                await refuse(websocket, full=True, reason=f"{slots.refusal(client) or 'no slot is free'} (live view)")
+                await refuse(websocket, full=True, reason=slots.refusal(client) or "no slot is free")
                 return
             await websocket.accept()
             await _serve(websocket, channel)

@@ -4,18 +4,20 @@ A route of the Streamlit app (`st.App(routes=...)`) that serves a websocket uses
 
     from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
 
-    CAP = ConnectionCap(200)
+    CAP = ConnectionCap(200, per_client_limit(), "live connections")
 
     async def socket(websocket: WebSocket) -> None:
         if not origin_allowed(websocket):
             await refuse(websocket)            # HTTP 403, no socket: nothing for a foreign page
             return
-        with CAP.hold() as admitted:
-            if not admitted:
-                await refuse(websocket, full=True)   # accepted, then closed with 1013 "try again later"
+        client = client_address(websocket)
+        with CAP.hold(client) as admitted:
+            if not admitted:                   # accepted, then closed with 1013 "try again later"
+                await refuse(websocket, full=True, reason=CAP.refusal(client))
                 return
             await websocket.accept()
-            ...                                # the slot is released when the block ends
+            while (text := await receive_small(websocket)) is not None:
+                ...                            # at most MAX_MESSAGE_BYTES each; the slot is released
 
 `origin_allowed(websocket)`: only a page served by this server may connect. Browsers always send
 `Origin` on a websocket handshake and a page cannot change it, so a connection without one is
@@ -36,9 +38,17 @@ the request:
 and its port with the port the connection arrived on or `browser.serverPort` (behind a proxy).
 An origin listed in Streamlit's `server.corsAllowedOrigins` is allowed as it is.
 
-`ConnectionCap(limit)`: a counter of open sockets. `try_acquire()` takes a slot if one is free,
-`release()` gives it back, `hold()` does both around a block. The event loop runs every route on
-one thread, but the counter is locked anyway, so a cap can be shared with any thread.
+`ConnectionCap(limit, per_client)`: a counter of open sockets, in all and per client address.
+`try_acquire(client)` takes a slot if one is free, `release(client)` gives it back, `hold(client)`
+does both around a block. The event loop runs every route on one thread, but the counter is
+locked anyway, so a cap can be shared with any thread. One address may hold `per_client` sockets
+of a kind (GAN_APP_SOCKETS_PER_CLIENT, default 8: a student's few tabs), so a script cannot take
+the class's slots. The address is the connection's peer, or the X-Forwarded-For of a proxy on
+this machine (uvicorn trusts it from a loopback peer only); a class that reaches the server
+through one address (a school's NAT) needs the number raised.
+
+Every message a client sends on these sockets is at most MAX_MESSAGE_BYTES of text
+(`receive_small`); a larger one closes the socket with 1009.
 """
 
 from __future__ import annotations
@@ -209,13 +219,15 @@ async def receive_small(websocket: Any, limit: int = MAX_MESSAGE_BYTES) -> str |
 
 
 class ConnectionCap:
-    """At most `limit` holders at once, and at most `per_client` of them from one client."""
+    """At most `limit` holders at once, and at most `per_client` of them from one client;
+    `what` names them in a refusal."""
 
-    def __init__(self, limit: int, per_client: int | None = None) -> None:
+    def __init__(self, limit: int, per_client: int | None = None, what: str = "connections") -> None:
         if limit < 1:
             raise ValueError(f"a connection cap needs a limit of at least 1, got {limit}")
         self.limit = limit
         self.per_client = per_client if per_client is not None else limit
+        self.what = what
         self._open = 0
         self._by_client: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -228,9 +240,9 @@ class ConnectionCap:
     def refusal(self, client: str = "") -> str | None:
         """Why `client` would be refused a slot now (None: it would get one)."""
         if self._open >= self.limit:
-            return f"all {self.limit} of the server's connections are taken"
+            return f"all {self.limit} of the server's {self.what} are taken"
         if self._by_client.get(client, 0) >= self.per_client:
-            return f"this address already has {self.per_client} open"
+            return f"this address already has {self.per_client} {self.what} open"
         return None
 
     def try_acquire(self, client: str = "") -> bool:
