@@ -83,3 +83,28 @@ def test_what_every_lab_sees_is_the_presenters_to_change(lab, monkeypatch):
     lab.number_input(key="lab_auto").set_value(before + 7).run()
     assert FEED.every_steps == before + 7
     FEED.every_steps = before
+
+
+def test_the_presenter_hides_a_drawing_or_clears_the_class_list_and_a_viewer_cannot(lab, monkeypatch):
+    import numpy as np
+
+    from gan_app.lab_bundle import REGISTRY
+    from gan_app.ui.common import PRESENTER_KEY
+    from gan_app.ui.lab_draw import CLASS_POINTS
+
+    monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
+    lab.session_state["lab_source"] = "Opened model"
+    lab.run()
+    version = list(REGISTRY._bundles)[-1]  # the shipped model's bundle, made by this page run
+    z = np.zeros(64, np.float32)
+    for name in ("Ana", "Ben", "Cy"):
+        CLASS_POINTS.share(version, name, z, None)
+    lab.run()
+    assert not any(e.label.startswith("The class's drawings") for e in lab.expander)  # a viewer: no moderation
+    lab.session_state[PRESENTER_KEY] = True
+    lab.run()
+    lab.selectbox(key="lab_moderate_pick").set_value("Ben #2")
+    lab.button(key="lab_moderate_hide").click().run()
+    assert list(CLASS_POINTS.of(version)) == ["Cy #3", "Ana #1"]
+    lab.button(key="lab_moderate_clear").click().run()
+    assert CLASS_POINTS.of(version) == {}
