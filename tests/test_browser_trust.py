@@ -38,6 +38,15 @@ def test_under_a_base_path_the_lab_draws_and_its_files_are_gzipped_once(tmp_path
         own = [u for u in requests if "/lab/" in u]
         assert own and all("/gan/lab/" in u for u in own), own
         assert page.locator("canvas.lab-main").count() >= 1
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(server.url + "/train")
+        page.locator("[data-live='empty']").wait_for(timeout=120_000)  # the live panel, before training
+        for _ in range(100):
+            if any("/gan/live/socket" in u for u in sockets):
+                break
+            page.wait_for_timeout(200)
+        assert any("/gan/live/socket" in u for u in sockets), sockets  # its socket, under the prefix too
 
         models = f"{server.url}/lab/model/{key}/"
         for name in ("manifest.json", "weights.bin"):
