@@ -37,8 +37,8 @@ from typing import Any, Callable
 
 from gan_app.lab_bundle import REGISTRY, Registry, bundle_from_live
 from gan_app.ui.shared import SharedRenders
-from gan_app.ui.socket_guard import (CLOSE_POLICY, ConnectionCap, client_address, origin_allowed, per_client_limit,
-                                     receive_small, refuse)
+from gan_app.ui.socket_guard import (CLOSE_POLICY, OPEN_CAPS, ConnectionCap, client_address, origin_allowed,
+                                     per_client_limit, receive_small, refuse)
 from gan_app.ui.url_base import routes_at_base
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -237,6 +237,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
     from starlette.websockets import WebSocket
 
     cap = cap if cap is not None else ConnectionCap(MAX_LAB_SOCKETS, per_client_limit(), "open labs")
+    OPEN_CAPS["labs"] = cap
 
     async def static(request: Any) -> Any:
         if request.path_params["version"] != STATIC_VERSION:

@@ -28,8 +28,8 @@ from gan_app.images import data_url
 from gan_app.live_types import Snapshot
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.url_base import routes_at_base
-from gan_app.ui.socket_guard import (ConnectionCap, client_address, origin_allowed, per_client_limit, receive_small,
-                                     refuse)
+from gan_app.ui.socket_guard import (OPEN_CAPS, ConnectionCap, client_address, origin_allowed, per_client_limit,
+                                     receive_small, refuse)
 
 SOCKET_PATH = "/live/socket"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
@@ -164,6 +164,7 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     slots = cap if cap is not None else ConnectionCap(socket_limit(), per_client_limit(), "live connections")
+    OPEN_CAPS["live"] = slots
 
     async def socket(websocket: WebSocket) -> None:
         if not origin_allowed(websocket):

@@ -182,6 +182,9 @@ async def refuse(websocket: Any, full: bool = False, reason: str = "") -> None:
         await websocket.close(code=CLOSE_POLICY)
 
 
+OPEN_CAPS: dict[str, "ConnectionCap"] = {}  # the server's caps by kind: what the join card counts
+
+
 def client_address(websocket: Any) -> str:
     """The address a connection comes from (uvicorn reads a local proxy's X-Forwarded-For)."""
     client = websocket.scope.get("client")

@@ -18,6 +18,7 @@ from gan_app.live_types import ALLOWED
 from gan_app.ui import charts
 from gan_app.ui.live_channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
 from gan_app.ui.dataset_upload import add_dataset, dataset_label, dataset_options
+from gan_app.ui.join_card import join_card
 from gan_app.ui.lab_page import explore_live_sample
 from gan_app.ui.live_panel import live_panel
 from gan_app.ui.shared import RENDERS
@@ -316,6 +317,10 @@ def render() -> None:
         "learns to fool it. Everyone connected watches the same run."
     )
     st.html(PIXELATED)
+    if can_control(st.session_state) and st.toggle("Show the join card", key="show_join_card",
+                                                   help="The addresses students open, as text and a QR code, "
+                                                        "for the projector (this tab only)."):
+        join_card()
     controls(trainer, snap)
     show_notice()
     left, right = st.columns([5, 6], gap="large")
