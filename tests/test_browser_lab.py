@@ -251,3 +251,54 @@ def test_a_new_live_version_reaches_an_open_lab_without_a_page_run(tmp_path, chr
         second = page.locator("[data-lab='root']").get_attribute("data-key")
         assert sum(f"/{second}/" in url for url in weights) == 1 and sum(f"/{first}/" in url for url in weights) == 1
         assert page.locator("[data-lab='main']").get_attribute("data-drawn")
+
+
+def test_a_link_carries_the_labs_view_and_a_forged_one_is_held_against_the_model(lab_server):
+    registry, page = lab_server
+    key = bundle_from_export(open_export(SHIPPED_EXPORT), registry)
+    d = open_export(SHIPPED_EXPORT).meta["latent_dim"]
+    z = np.round(np.random.default_rng(3).standard_normal(d), 3).tolist()
+    checked = page.evaluate(
+        """async ([base, z, d]) => {
+          const S = await import(base + "share.js");
+          const s = { base: Float32Array.from(z), digit: null, tab: "SeFa", where: "Ana's 7", towardsDigit: 3,
+                      towardsAmount: 1.5, alpha: { SeFa: [1.2, 0, 0, 0, -0.5], PCA: [0, 0, 0, 0, 0] } };
+          const text = S.encodeState(s);
+          const forged = (state) => S.decodeState(btoa(JSON.stringify(state)), d, 0);
+          return { back: S.decodeState(text, d, 0), text, wrongSize: S.decodeState(text, d + 1, 0),
+                   garbage: S.decodeState("%%%", d, 0),
+                   clipped: forged({ v: 1, z: Array(d).fill(1e9), tab: "<script>", digit: 99,
+                                     alpha: { SeFa: [99, "x"], PCA: null }, towards: 12, amount: -4, where: 5 }),
+                   nan: S.decodeState(btoa(JSON.stringify({ v: 1, z: Array(d).fill(0) }).replace("0", "NaN")), d, 0) };
+        }""", [STATIC_BASE, z, d])
+    back = checked["back"]
+    np.testing.assert_allclose(back["z"], z, atol=1e-6)
+    assert (back["tab"], back["where"], back["towards"], back["amount"]) == ("SeFa", "Ana's 7", 3, 1.5)
+    assert back["alpha"]["SeFa"] == [1.2, 0, 0, 0, -0.5] and len(checked["text"]) < 2_000
+    assert checked["wrongSize"] is None and checked["garbage"] is None and checked["nan"] is None
+    clipped = checked["clipped"]
+    assert max(clipped["z"]) == 50 and clipped["tab"] == "raw" and clipped["digit"] is None
+    assert clipped["alpha"]["SeFa"] == [3, 0, 0, 0, 0] and clipped["towards"] is None and clipped["amount"] == 0
+
+    # A tab opened at that link shows that view, and the URL follows what the student does next.
+    page.goto(page.url.split("#")[0] + "#lab=" + checked["text"])
+    page.evaluate(
+        """async ([base, models, key]) => {
+          document.body.innerHTML = '<div id="lab"></div>';
+          const lab = await import(base + "lab.js");
+          lab.render(document.getElementById("lab"), { base, models, socket: "/lab/socket", key, step: null,
+                                                       live: false, point: null, class_points: [] });
+        }""", [STATIC_BASE, MODELS + "/", key])
+    page.locator("#lab[data-ready='1']").wait_for(timeout=60_000)
+    assert page.locator("[data-lab='caption']").inner_text().startswith("Ana's 7")
+    assert page.locator("[data-lab='SeFa-0']").input_value() == "1.2"
+    assert page.locator("[data-tab='SeFa']").get_attribute("class") == "on"
+    page.locator("[data-lab='SeFa-1']").fill("2")
+    page.wait_for_function("() => !location.hash.includes(%r)" % checked["text"], timeout=10_000)
+    moved = page.evaluate("""async (base) => {
+        const S = await import(base + "share.js");
+        return S.decodeState(S.stateInHash(location.hash), %d, 0).alpha.SeFa;
+      }""" % d, STATIC_BASE)
+    assert moved == [1.2, 2, 0, 0, -0.5]
+    page.locator("[data-lab='share']").click()
+    assert page.locator("[data-lab='link']").input_value() == page.url

@@ -108,3 +108,13 @@ def test_the_presenter_hides_a_drawing_or_clears_the_class_list_and_a_viewer_can
     assert list(CLASS_POINTS.of(version)) == ["Cy #3", "Ana #1"]
     lab.button(key="lab_moderate_clear").click().run()
     assert CLASS_POINTS.of(version) == {}
+
+
+def test_a_link_opens_the_generator_it_names(lab):
+    lab.query_params["model"] = "mnist5k-conditional"
+    lab.run()
+    assert not lab.exception
+    assert lab.radio(key="lab_source").value == "Opened model"
+    assert lab.selectbox(key="lab_model").value.startswith("mnist5k-conditional")
+    lab.selectbox(key="lab_model").set_value("mnist5k-wide (shipped)").run()  # read once: the student's choice stays
+    assert lab.selectbox(key="lab_model").value.startswith("mnist5k-wide")

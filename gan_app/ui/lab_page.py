@@ -97,6 +97,35 @@ def _chosen_export() -> Any:
         return None
 
 
+def _from_link() -> None:
+    """A link's generator (`?model=<a shipped model>`, or `?model=live`) chosen once, when the
+    session first opens the lab; the lab's view itself travels after "#lab=" (web/share.js),
+    and the tab keeps both in its URL."""
+    if st.session_state.get("lab_link_read"):
+        return
+    st.session_state["lab_link_read"] = True
+    asked = st.query_params.get("model")
+    if asked == "live":
+        st.session_state["lab_source"] = "Live run"
+    elif asked in {label.split(" ", 1)[0]: label for label in SHIPPED}:
+        st.session_state["lab_source"] = "Opened model"
+        st.session_state["lab_model"] = next(label for label in SHIPPED if label.split(" ", 1)[0] == asked)
+
+
+def _link_name(source: str) -> str | None:
+    """How a link names the generator shown (`?model=`): "live", a shipped model's name, or None
+    for a model opened on the Models page (a link cannot open it)."""
+    if source == "Live run":
+        return "live"
+    label = st.session_state.get("lab_model")
+    return label.split(" ", 1)[0] if label in SHIPPED and not _opened_is(label) else None
+
+
+def _opened_is(label: str) -> bool:
+    opened = st.session_state.get(MODEL_KEY)
+    return opened is not None and opened.name == SHIPPED[label].name
+
+
 def _export_key(export: Any) -> str:
     """The bundle of an opened export, built once for every session that opens the same one."""
     with _export_lock:
@@ -131,6 +160,7 @@ def render() -> None:
     st.title("Latent lab")
     st.caption("Steer the generator: every image here comes from a latent vector z you choose. "
                "Click any sample on this page (or on the Train page's live grid) to explore it.")
+    _from_link()
     if "lab_source" not in st.session_state:  # before any training, start on the shipped model
         st.session_state["lab_source"] = "Live run" if get_trainer().snapshot().step else "Opened model"
     source = st.radio("Generator", ["Live run", "Opened model"], horizontal=True, key="lab_source",
@@ -163,7 +193,8 @@ def render() -> None:
         version = model.version
         model_of = lambda: model  # noqa: E731
     else:
-        failed = browser_lab(key, step, source == "Live run", point_for_browser(), class_points_json(key))
+        failed = browser_lab(key, step, source == "Live run", point_for_browser(), class_points_json(key),
+                             _link_name(source))
         if failed:
             st.warning(f"This tab could not run the generator ({failed}): switch on "
                        "\"Draw on the server\" above.")

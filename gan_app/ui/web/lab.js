@@ -7,10 +7,12 @@ import { loadModel } from "./model.js";
 import * as L from "./latent.js";
 import { paint, cellAt } from "./draw.js";
 import { h, buildTools } from "./tools.js";
+import { decodeState, encodeState, stateInHash, withState } from "./share.js";
 
 // The lab's socket: refused tries in a row before it stops (and says so), the first wait,
 // doubled after each, and how long a socket must stay open to count as connected.
 const MAX_FAILURES = 3, RETRY_MS = 2000, STAYED_OPEN_MS = 10000, TRY_LATER = 1013;
+const URL_DELAY_MS = 400;  // the URL follows the view once the sliders rest
 
 class Lab {
   constructor(root, data) {
@@ -46,7 +48,8 @@ class Lab {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
       this.root.replaceChildren(this.status, this.ui.el);
-      this.applyPoint(this.data.point) || this.reseed(this.s.seed);
+      this.applyShared(decodeState(stateInHash(window.location.hash), model.d, model.k)) ||
+        this.applyPoint(this.data.point) || this.reseed(this.s.seed);
     } else if (model.d !== this.s.base.length || model.k !== this.ui.model.k) {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
@@ -117,6 +120,30 @@ class Lab {
     this.s.pointN = point.n;
     this.setPoint(Float32Array.from(point.z), point.digit, point.where);
     return true;
+  }
+
+  /** A shared view (share.js's decodeState): its point, digit, tool and slider values. */
+  applyShared(shared) {
+    if (!shared) return false;
+    Object.assign(this.s, { base: shared.z, where: shared.where, tab: shared.tab, alpha: shared.alpha,
+      towardsDigit: shared.towards, towardsAmount: shared.amount });
+    if (shared.digit != null) this.s.digit = shared.digit;
+    this.ui.syncControls();
+    this.redrawAll();
+    return true;
+  }
+
+  /** This view as a link (the page's URL, its state after "#lab="). */
+  link() {
+    return withState(window.location.href, encodeState(this.s), this.data.link_model);
+  }
+
+  /** Keep the page's URL on the current view, so reloading or copying it keeps the view. */
+  keepInUrl() {
+    clearTimeout(this.urlTimer);
+    this.urlTimer = setTimeout(() => {
+      if (this.s.base) window.history.replaceState(window.history.state, "", this.link());
+    }, URL_DELAY_MS);
   }
 
   setPoint(z, digit, where) {
@@ -233,6 +260,7 @@ class Lab {
 
   /** After a slider move: the image at once, the strips that depend on it in the next frame. */
   moved(strips = false) {
+    this.keepInUrl();
     this.drawMain();
     cancelAnimationFrame(this.pending);
     this.pending = requestAnimationFrame(() => {
@@ -243,6 +271,7 @@ class Lab {
 
   redrawAll() {
     if (!this.ui || !this.s.base) return;
+    this.keepInUrl();
     this.drawMain();
     this.drawTool();
     this.drawBetween();

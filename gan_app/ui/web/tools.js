@@ -38,7 +38,15 @@ export function buildTools(lab, model) {
   const sliders = { SeFa: [], PCA: [] };
   const rawBox = h("div", { class: "lab-raw" });
 
-  // ---- header: seed, digit ----
+  // ---- header: seed, digit, a link to the view ----
+  const linkBox = h("input", { type: "text", readonly: true, hidden: true, "data-lab": "link", class: "lab-link",
+    "aria-label": "link to this view" });
+  ui.showLink = (url) => {
+    linkBox.value = url;
+    linkBox.hidden = false;
+    linkBox.select();
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {});
+  };
   const digitRow = k ? h("div", { class: "lab-digits", role: "radiogroup", "aria-label": "digit to draw" },
     "Digit (every tool draws it): ", ...Array.from({ length: k }, (_, d) => h("button", {
       type: "button", "data-digit": d, onclick: () => { s.digit = d; markDigit(); lab.redrawAll(); } }, String(d)))) : null;
@@ -50,7 +58,9 @@ export function buildTools(lab, model) {
       const input = header.querySelector("[data-lab='seed']");
       input.value = s.seed + 1;
       lab.reseed(s.seed + 1);
-    } }, "Re-roll"), digitRow);
+    } }, "Re-roll"), digitRow,
+    h("button", { type: "button", "data-lab": "share", onclick: () => ui.showLink(lab.link()) }, "Link to this view"),
+    linkBox);
 
   // ---- the explored image ----
   ui.main = canvas("main", "lab-main");
@@ -226,6 +236,16 @@ export function buildTools(lab, model) {
     normPlot(plot, { lerp: L.interpolate([a, b], s.steps, "lerp").map(L.norm), slerp: L.interpolate([a, b], s.steps, "slerp").map(L.norm) }, m.typical_norm);
     lab.pickStrip(analogyGrid, L.analogy(a, b, c), "the analogy grid", 3);
     if (!walkTimer) paint(walkCanvas, lab.images([a]), 1, 0);
+  };
+
+  /** The controls show the state (after a shared link set it). */
+  ui.syncControls = () => {
+    for (const kind of ["SeFa", "PCA"]) sliders[kind].forEach((row, i) => row.set(s.alpha[kind][i]));
+    towardsSlider.set(s.towardsAmount);
+    if (s.towardsDigit != null) towardsSelect.value = String(s.towardsDigit);
+    if (s.tab === "raw") fillRaw(); else rawBox.replaceChildren();
+    showTab();
+    markDigit();
   };
 
   ui.resetSliders = () => {
