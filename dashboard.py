@@ -10,7 +10,8 @@ from gan_app.tfquiet import import_tensorflow_quietly
 import_tensorflow_quietly()  # before anything below imports it, so its start-up lines stay out of the log
 
 from gan_app.ui.common import current_trainer  # noqa: E402
-from gan_app.ui.lab_routes import ANNOUNCER, FEED, lab_routes  # noqa: E402
+from gan_app.ui.lab_feed import ANNOUNCER, FEED  # noqa: E402
+from gan_app.ui.lab_routes import lab_routes  # noqa: E402
 from gan_app.ui.live_channel import LiveChannel, closing, live_routes  # noqa: E402
 
 

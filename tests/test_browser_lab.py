@@ -17,7 +17,8 @@ from gan_app.config import get_preset
 from gan_app.lab_bundle import Registry, build_bundle, bundle_from_export
 from gan_app.groups import cut_points
 from gan_app.models import ARCHITECTURES, build_discriminator, build_generator, image_groups, set_groups
-from gan_app.ui.lab_routes import MODELS, STATIC_BASE, Announcer, LiveFeed, lab_routes
+from gan_app.ui.lab_feed import Announcer, LiveFeed
+from gan_app.ui.lab_routes import MODELS, STATIC_BASE, lab_routes
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -79,7 +79,7 @@ def test_a_new_live_version_reaches_the_labs_spread_over_a_short_window():
     import asyncio
     import time
 
-    from gan_app.ui.lab_routes import Announcer, LiveVersion
+    from gan_app.ui.lab_feed import Announcer, LiveVersion
 
     class Feed:
         def refresh(self):
@@ -117,7 +117,8 @@ def test_a_lab_refused_by_a_full_server_backs_off_and_stops_with_a_message():
     from gan_app.bench.server import free_port
     from gan_app.checkpoint import SHIPPED_EXPORT, open_export
     from gan_app.lab_bundle import Registry, bundle_from_export
-    from gan_app.ui.lab_routes import MODELS, SOCKET, STATIC_BASE, Announcer, LiveFeed, lab_routes
+    from gan_app.ui.lab_feed import Announcer, LiveFeed
+    from gan_app.ui.lab_routes import MODELS, SOCKET, STATIC_BASE, lab_routes
     from gan_app.ui.socket_guard import ConnectionCap
 
     registry = Registry()

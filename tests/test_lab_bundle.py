@@ -10,7 +10,7 @@ from gan_app.browser_model import UnsupportedInBrowser, describe, pack
 from gan_app.config import RunConfig, get_preset
 from gan_app.lab_bundle import Registry, build_bundle
 from gan_app.models import build_discriminator, build_generator
-from gan_app.ui.lab_routes import LiveFeed
+from gan_app.ui.lab_feed import LiveFeed
 from tests.conftest import wait_for
 
 INFO = {"name": "fast", "step": 0, "latent_dim": 64, "noise": "normal", "output_min": -1.0, "output_max": 1.0}

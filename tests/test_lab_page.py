@@ -64,7 +64,7 @@ def test_values_kept_per_export_never_pass_to_a_later_object_at_the_same_id():
 
 
 def test_what_every_lab_sees_is_the_presenters_to_change(lab, monkeypatch):
-    from gan_app.ui.lab_routes import FEED
+    from gan_app.ui.lab_feed import FEED
 
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     lab.session_state["lab_source"] = "Live run"

@@ -19,7 +19,7 @@ from gan_app.project import Projection, Projector
 from gan_app.ui.canvas import drawing_canvas
 from gan_app.ui.common import can_control, run_control
 from gan_app.ui.lab_component import browser_find
-from gan_app.ui.lab_routes import ANNOUNCER
+from gan_app.ui.lab_feed import ANNOUNCER
 from gan_app.ui.lab_tools import Take, labeller
 
 MAX_UPLOAD_MB = 5

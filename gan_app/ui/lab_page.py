@@ -23,7 +23,7 @@ from gan_app.lab_bundle import REGISTRY, bundle_from_export
 from gan_app.ui.common import can_control, get_trainer
 from gan_app.ui.lab_component import browser_lab
 from gan_app.ui.lab_draw import class_points_json, moderation, your_digit
-from gan_app.ui.lab_routes import FEED
+from gan_app.ui.lab_feed import FEED
 from gan_app.ui.lab_server import render_on_server
 from gan_app.ui.lab_state import apply_pending, ask_for_live_sample, point_for_browser, take
 from gan_app.ui.models_page import MODEL_KEY, _cached_export

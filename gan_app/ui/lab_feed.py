@@ -1,0 +1,143 @@
+"""The latent lab's live side: the copy of the live run every lab draws (LiveFeed) and the open
+labs' sockets (Announcer), which hear each new copy, the class's drawings and the presenter's
+view. The routes that serve them are in gan_app/ui/lab_routes.py.
+
+The live copy is taken by LiveFeed: every `every_steps` steps (a server-wide setting), or when
+the presenter asks, and only while some lab is open; a copy costs one weights copy on the
+training thread and one bundle, whoever is watching."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gan_app.lab_bundle import REGISTRY, Registry, bundle_from_live
+
+DEFAULT_EVERY_STEPS = 500
+ANNOUNCE_SPREAD_S = 2.0  # a new live version reaches the open labs over this window, each at a random moment
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    key: str
+    step: int
+    run_id: int
+    version: int
+
+
+class LiveFeed:
+    """The lab's copy of the live run: taken when it is `every_steps` behind, on request, or
+    after a Reset; the same copy for every lab."""
+
+    def __init__(self, trainer: Callable[[], Any], registry: Registry = REGISTRY) -> None:
+        self._trainer = trainer
+        self._registry = registry
+        self._lock = threading.Lock()
+        self.every_steps = DEFAULT_EVERY_STEPS
+        self.current: LiveVersion | None = None
+        self.copies = 0
+
+    def refresh(self, force: bool = False) -> LiveVersion | None:
+        """The newest copy, taken now if it is due (blocks: call from a thread, not the loop)."""
+        from gan_app.latent import grid_latents
+
+        trainer = self._trainer()
+        if trainer is None:
+            return None
+        snap = trainer.snapshot()
+        if snap.step == 0:
+            return None
+        with self._lock:
+            cur = self.current
+            due = (force or cur is None or cur.run_id != snap.run_id  # a Reset or another run opened
+                   or (self.every_steps > 0 and snap.step - cur.step >= self.every_steps)
+                   or self._registry.get(cur.key) is None)
+            if not due:
+                return cur
+            weights = trainer.copy_generator()
+            if weights is None:
+                return cur
+            preset = snap.config.preset_obj().replace(noise=weights.noise)
+            key = bundle_from_live(weights, grid_latents(preset, snap.config.seed), self._registry)
+            self.current = LiveVersion(key, weights.step, weights.run_id, weights.version)
+            self.copies += 1
+            return self.current
+
+
+class Announcer:
+    """The open labs' sockets: the live version and the class's drawings, pushed to each."""
+
+    def __init__(self, feed: LiveFeed, spread_s: float = ANNOUNCE_SPREAD_S) -> None:
+        self.feed = feed
+        self.spread_s = spread_s
+        self._spread = random.Random()
+        self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def subscribe(self, key: str, live: bool) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=8)
+        self._subscribers[queue] = {"key": key, "live": live}
+        self._loop = asyncio.get_running_loop()
+        if live and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._watch_live())
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self._subscribers.pop(queue, None)
+
+    def follow(self, queue: asyncio.Queue, key: str) -> None:
+        if queue in self._subscribers:
+            self._subscribers[queue]["key"] = key
+
+    def _put(self, queue: asyncio.Queue, message: str) -> None:
+        if queue not in self._subscribers:  # left before a spread announcement reached it
+            return
+        if queue.full():  # a tab that reads nothing gets only what is newest
+            queue.get_nowait()
+        queue.put_nowait(message)
+
+    async def _watch_live(self) -> None:
+        shown: str | None = None
+        while any(s["live"] for s in self._subscribers.values()):
+            try:
+                cur = await asyncio.to_thread(self.feed.refresh)
+            except Exception as exc:  # a copy that failed is tried again on the next tick
+                print(f"lab: could not copy the live weights: {exc}")
+                cur = None
+            if cur is not None and cur.key != shown:
+                shown = cur.key
+                text = json.dumps({"live": {"key": cur.key, "step": cur.step}})
+                loop = asyncio.get_running_loop()
+                for queue, sub in list(self._subscribers.items()):
+                    if sub["live"]:  # spread over a short window: the tabs do not all fetch it at once
+                        loop.call_later(self._spread.uniform(0.0, self.spread_s), self._put, queue, text)
+            await asyncio.sleep(1.0)
+
+    def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
+        """From any thread: the class's drawings for model version `key` are now `points`."""
+        loop = self._loop
+        if loop is None:
+            return
+        text = json.dumps({"class_points": points})
+
+        def push() -> None:
+            for queue, sub in list(self._subscribers.items()):
+                if sub["key"] == key:
+                    self._put(queue, text)
+
+        loop.call_soon_threadsafe(push)
+
+
+def _current_trainer() -> Any:
+    from gan_app.ui.common import current_trainer
+
+    return current_trainer()
+
+
+FEED = LiveFeed(_current_trainer)  # one for the server: every lab shares the live copy
+ANNOUNCER = Announcer(FEED)
