@@ -25,7 +25,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from gan_app.bench.tab import EmulatedViewer, ViewerStats, http_get
 from gan_app.bench.viewers import _read_step, _rss_mb, on_fresh_servers, pct, start_training
 
-FIRST_VISIT = ("lab.js", "runtime.js", "model.js", "net.js", "latent.js", "draw.js", "tools.js", "share.js",
+FIRST_VISIT = ("lab.js", "runtime.js", "model.js", "net.js", "latent.js", "draw.js", "tools.js", "share.js", "follow.js",
                "vendor/tf-core.min.js", "vendor/tf-backend-wasm.min.js", "vendor/tfjs-backend-wasm-simd.wasm")
 RERUN_EVERY_ACTIONS = 60  # about once a minute a student changes something the page reruns for
 
@@ -119,7 +119,7 @@ class EmulatedStudent(EmulatedViewer):
             self.lab.first_visit_bytes.append(sum(len(s) for s in sizes) + weights)
             if self.measuring:
                 self.lab.page_loads_ms.append((time.perf_counter() - self.opened) * 1000)
-        if data.get("live") and self._socket is None:
+        if self._socket is None:  # every lab keeps one: new weights, the class's drawings, the presenter's view
             self._socket = self._spawn(self._listen(data))
 
     async def _version(self, key: str, announced: float | None) -> int | None:
@@ -143,7 +143,7 @@ class EmulatedStudent(EmulatedViewer):
     async def _listen(self, data: dict[str, Any]) -> None:
         from websockets.asyncio.client import connect
 
-        path = f"{data['socket']}?key={data['key']}&live=1"
+        path = f"{data['socket']}?key={data['key']}&live={1 if data.get('live') else 0}"
         opened = connect(f"ws://{self.host}:{self.port}{path}",
                          additional_headers={"Origin": self.origin, "X-Forwarded-For": self.address},
                          max_size=None, compression=None, ping_interval=None)

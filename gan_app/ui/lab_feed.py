@@ -1,6 +1,6 @@
 """The latent lab's live side: the copy of the live run every lab draws (LiveFeed) and the open
 labs' sockets (Announcer), which hear each new copy, the class's drawings and the presenter's
-view. The routes that serve them are in gan_app/ui/lab_routes.py.
+view (gan_app.presentation). The routes that serve them are in gan_app/ui/lab_routes.py.
 
 The live copy is taken by LiveFeed: every `every_steps` steps (a server-wide setting), or when
 the presenter asks, and only while some lab is open; a copy costs one weights copy on the
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from gan_app.lab_bundle import REGISTRY, Registry, bundle_from_live
+from gan_app.presentation import Presentation
 
 DEFAULT_EVERY_STEPS = 500
 ANNOUNCE_SPREAD_S = 2.0  # a new live version reaches the open labs over this window, each at a random moment
@@ -71,8 +72,11 @@ class LiveFeed:
 class Announcer:
     """The open labs' sockets: the live version and the class's drawings, pushed to each."""
 
-    def __init__(self, feed: LiveFeed, spread_s: float = ANNOUNCE_SPREAD_S) -> None:
+    def __init__(self, feed: LiveFeed, spread_s: float = ANNOUNCE_SPREAD_S,
+                 presentation: Presentation | None = None) -> None:
         self.feed = feed
+        self.presentation = presentation if presentation is not None else Presentation()
+        self.presentation.listener = self.present_changed
         self.spread_s = spread_s
         self._spread = random.Random()
         self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
@@ -85,6 +89,7 @@ class Announcer:
         self._loop = asyncio.get_running_loop()
         if live and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._watch_live())
+        self._put(queue, json.dumps({"present": self.presentation.current()}))  # a tab opened mid-lesson joins in
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
@@ -117,6 +122,20 @@ class Announcer:
                     if sub["live"]:  # spread over a short window: the tabs do not all fetch it at once
                         loop.call_later(self._spread.uniform(0.0, self.spread_s), self._put, queue, text)
             await asyncio.sleep(1.0)
+
+    def present_changed(self, view: dict[str, Any] | None) -> None:
+        """From any thread: the presenter's view (None: Present switched on or off), to every lab
+        at once (each follower draws it itself)."""
+        loop = self._loop
+        if loop is None:
+            return
+        text = json.dumps({"present": {"on": self.presentation.on, "view": view}})
+
+        def push() -> None:
+            for queue in list(self._subscribers):
+                self._put(queue, text)
+
+        loop.call_soon_threadsafe(push)
 
     def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
         """From any thread: the class's drawings for model version `key` are now `points`."""

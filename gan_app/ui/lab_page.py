@@ -20,10 +20,10 @@ import streamlit as st
 from gan_app.browser_model import UnsupportedInBrowser
 from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError
 from gan_app.lab_bundle import REGISTRY, bundle_from_export
-from gan_app.ui.common import can_control, get_trainer
+from gan_app.ui.common import can_control, get_trainer, run_control
 from gan_app.ui.lab_component import browser_lab
 from gan_app.ui.lab_draw import class_points_json, moderation, your_digit
-from gan_app.ui.lab_feed import FEED
+from gan_app.ui.lab_feed import ANNOUNCER, FEED
 from gan_app.ui.lab_server import render_on_server
 from gan_app.ui.lab_state import apply_pending, ask_for_live_sample, point_for_browser, take
 from gan_app.ui.models_page import MODEL_KEY, _cached_export
@@ -33,6 +33,7 @@ __all__ = ["explore_live_sample", "page", "render"]
 SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT,
            "mnist5k-conditional (shipped, choose the digit)": SHIPPED_CONDITIONAL}
 ON_SERVER = "lab_on_server"  # this tab asked for the server-drawn lab
+PRESENT_KEY = "lab_present"  # the presenter's Present switch (the server's state, shown)
 _export_lock = threading.Lock()
 
 
@@ -95,6 +96,24 @@ def _chosen_export() -> Any:
     except (CheckpointError, OSError) as exc:
         st.error(f"Could not open {path.name}: {exc}")
         return None
+
+
+def _present() -> str | None:
+    """The presenter's switch: with Present on, every student's lab follows this tab's lab.
+    The presenter's token for this tab's lab while it leads, else None."""
+    presentation = ANNOUNCER.presentation
+    if not can_control(st.session_state):
+        return None
+    st.session_state[PRESENT_KEY] = presentation.on  # the server's, whichever presenter tab switched it
+    st.toggle("Present: every student's lab follows mine", key=PRESENT_KEY, on_change=_switch_present,
+              help="Students see your lab's model, point, tool and sliders as you move them, each drawn in their "
+                   "own tab; they can explore on their own and follow again.")
+    return presentation.token() if presentation.on else None
+
+
+def _switch_present() -> None:
+    presentation = ANNOUNCER.presentation
+    run_control(st.session_state, presentation.start if st.session_state.get(PRESENT_KEY) else presentation.stop)
 
 
 def _from_link() -> None:
@@ -194,7 +213,7 @@ def render() -> None:
         model_of = lambda: model  # noqa: E731
     else:
         failed = browser_lab(key, step, source == "Live run", point_for_browser(), class_points_json(key),
-                             _link_name(source))
+                             _link_name(source), _present())
         if failed:
             st.warning(f"This tab could not run the generator ({failed}): switch on "
                        "\"Draw on the server\" above.")

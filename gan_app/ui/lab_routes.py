@@ -44,6 +44,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_LAB_SOCKETS = 300  # open labs at once (the live panel's sockets are counted apart)
 KEY = re.compile(r"[0-9a-f]{1,64}")  # a bundle's key (gan_app.browser_model): hex
 MESSAGES_PER_MINUTE = 120  # what one lab socket may send (a tab sends one per model version it draws)
+LEADER_PER_MINUTE = 1200  # the presenter's lab sends its view as it moves, at most 10 a second
+MAX_LAB_MESSAGE = 6144  # bytes: the presenter's view, about 1-2 KB, with its token
 
 
 def _static_files() -> tuple[str, dict[str, tuple[bytes, bytes | None, str]]]:
@@ -167,16 +169,23 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
 
             async def receive() -> None:
                 sent: list[float] = []
-                while (text := await receive_small(websocket)) is not None:
+                leads = False  # this lab has led the class: it may send a move every few frames
+                while (text := await receive_small(websocket, MAX_LAB_MESSAGE)) is not None:
                     now = time.monotonic()
                     sent = [t for t in sent if now - t < 60.0] + [now]
-                    if len(sent) > MESSAGES_PER_MINUTE:
+                    if len(sent) > (LEADER_PER_MINUTE if leads else MESSAGES_PER_MINUTE):
                         await websocket.close(code=CLOSE_POLICY, reason="too many messages")
                         return
                     try:
-                        asked = json.loads(text).get("key", "")
-                    except (ValueError, AttributeError):
+                        message = json.loads(text)
+                    except ValueError:
                         continue
+                    if not isinstance(message, dict):
+                        continue
+                    if "lead" in message:  # ignored unless it holds the presenter's token
+                        leads = announcer.presentation.lead(message.get("token"), message["lead"]) or leads
+                        continue
+                    asked = message.get("key", "")
                     if isinstance(asked, str) and KEY.fullmatch(asked):
                         announcer.follow(queue, asked)
 

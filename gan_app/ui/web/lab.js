@@ -8,6 +8,7 @@ import * as L from "./latent.js";
 import { paint, cellAt } from "./draw.js";
 import { h, buildTools } from "./tools.js";
 import { decodeState, encodeState, stateInHash, withState } from "./share.js";
+import { Follower } from "./follow.js";
 
 // The lab's socket: refused tries in a row before it stops (and says so), the first wait,
 // doubled after each, and how long a socket must stay open to count as connected.
@@ -27,6 +28,7 @@ class Lab {
     this.towards = {};
     this.timings = [];
     this.status = h("div", { class: "lab-status", "data-lab": "status" }, "Loading the generator into this tab...");
+    this.follower = new Follower(this);
     root.replaceChildren(this.status);
     root.__lab = this;
   }
@@ -34,7 +36,7 @@ class Lab {
   async start() {
     this.tf = await loadTf(this.data.base);
     await this.use(this.data.key, this.data.step);
-    if (this.data.live) this.listen();
+    this.listen();  // new live weights, the class's drawings, the presenter's view
   }
 
   // ---- the model version ---------------------------------------------------------------
@@ -47,13 +49,13 @@ class Lab {
     if (first) {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
-      this.root.replaceChildren(this.status, this.ui.el);
+      this.root.replaceChildren(this.status, this.follower.el, this.ui.el);
       this.applyShared(decodeState(stateInHash(window.location.hash), model.d, model.k)) ||
         this.applyPoint(this.data.point) || this.reseed(this.s.seed);
     } else if (model.d !== this.s.base.length || model.k !== this.ui.model.k) {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
-      this.root.replaceChildren(this.status, this.ui.el);
+      this.root.replaceChildren(this.status, this.follower.el, this.ui.el);
       this.reseed(this.s.seed);
     }
     this.ui.model = model;
@@ -74,7 +76,7 @@ class Lab {
     const url = new URL(this.data.socket, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("key", this.model.key);
-    url.searchParams.set("live", "1");
+    url.searchParams.set("live", this.data.live ? "1" : "0");
     // A socket that the server closes at once (full, or this address has its share) fires
     // onopen too: only a message, or a socket that stayed open a while, counts as connected.
     let failures = 0;
@@ -87,14 +89,15 @@ class Lab {
         const msg = JSON.parse(event.data);
         if (msg.live && msg.live.key !== this.model.key) this.use(msg.live.key, msg.live.step).catch(console.error);
         if (msg.class_points) { this.classPoints = msg.class_points; this.ui.refreshPoints(); }
+        if (msg.present) this.follower.heard(msg.present);
       };
       ws.onclose = (event) => {
         if (this.closed) return;
         if (Date.now() - opened > STAYED_OPEN_MS && event.code !== TRY_LATER) failures = 0;
         if (++failures > MAX_FAILURES) {
           this.status.textContent = event.code === TRY_LATER
-            ? `New weights no longer arrive by themselves: ${event.reason || "the server is full"}. Reload the page later.`
-            : "New weights no longer arrive by themselves: the connection to the server was lost. Reload the page.";
+            ? `Updates (new weights, the presenter's view) no longer arrive: ${event.reason || "the server is full"}. Reload the page later.`
+            : "Updates (new weights, the presenter's view) no longer arrive: the connection to the server was lost. Reload the page.";
           this.root.dataset.socket = "stopped";
           return;
         }
@@ -141,6 +144,7 @@ class Lab {
   /** Keep the page's URL on the current view, so reloading or copying it keeps the view. */
   keepInUrl() {
     clearTimeout(this.urlTimer);
+    this.follower.moved();
     this.urlTimer = setTimeout(() => {
       if (this.s.base) window.history.replaceState(window.history.state, "", this.link());
     }, URL_DELAY_MS);
@@ -283,6 +287,7 @@ export function render(root, data) {
   const lab = root.__lab;
   if (lab && lab.data.base === data.base && lab.data.live === data.live && lab.model) {
     lab.data = data;
+    lab.follower.mark();  // the page may have made this tab the leader, or no longer
     if (data.class_points) { lab.classPoints = data.class_points; lab.ui.refreshPoints(); }
     if (data.key !== lab.model.key) lab.use(data.key, data.step).catch((err) => fail(root, err));
     else lab.applyPoint(data.point);
