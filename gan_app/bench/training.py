@@ -122,8 +122,10 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     q = None
     quarters = (0.25, 0.5, 0.75, 1.0)
     marks, curve = [budget_s * f for f in quarters], []
-    step_marks, reference_curve = [int(budget_s * reference_steps_per_s * f) for f in quarters], []
-    while trained_s < budget_s or (step_marks and reference_steps_per_s):
+    # without a reference speed there is no scaled curve: the curve at the bench's own quarters only
+    step_marks = [int(budget_s * reference_steps_per_s * f) for f in quarters] if reference_steps_per_s else []
+    reference_curve: list[dict] = []
+    while trained_s < budget_s or step_marks:
         t0 = time.perf_counter()
         step.train(every)
         trained_s += time.perf_counter() - t0
