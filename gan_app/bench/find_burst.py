@@ -103,7 +103,7 @@ class _Student:
 
 
 async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_steps: int, latent_dim: int,
-                 chromium: bool) -> dict[str, Any]:
+                 chromium: bool, window_s: float = 10.0) -> dict[str, Any]:
     from gan_app.classifier import split
     from gan_app.data import load_dataset
 
@@ -122,10 +122,10 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
     probe = None
     if chromium:
         probe = asyncio.ensure_future(asyncio.to_thread(
-            _chromium_find, url, ds.x[held_out[n]], time.perf_counter() + 25.0))
+            _chromium_find, url, ds.x[held_out[n]], time.perf_counter() + 15.0 + window_s))
         await asyncio.sleep(15.0)  # the tab opens and draws before the speed is taken
     t0, s0 = await _read_step(url, stats)
-    await asyncio.sleep(10.0)
+    await asyncio.sleep(window_s)  # the speed before the burst
     t1, s1 = await _read_step(url, stats)
 
     async def press(i: int, student: _Student) -> None:
@@ -137,7 +137,7 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
 
     burst_start = time.perf_counter()
     await asyncio.gather(*(press(i, s) for i, s in enumerate(students)))
-    await asyncio.sleep(max(0.0, burst_start + max(10.0, spread_s + search_s + 5.0) - time.perf_counter()))
+    await asyncio.sleep(max(0.0, burst_start + max(window_s, spread_s + search_s + 5.0) - time.perf_counter()))
     t2, s2 = await _read_step(url, stats)
     in_chromium = await probe if probe is not None else {}
     await asyncio.gather(*(s.tab.close() for s in students))
@@ -155,14 +155,15 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
 
 
 def bench_find_burst(n: int, spread_s: float = 5.0, preset: str = "fast", chromium: bool = False,
-                     warmup_steps: int = 200, search_s: float = SEARCH_S) -> dict[str, Any]:
+                     warmup_steps: int = 200, search_s: float = SEARCH_S, window_s: float = 10.0) -> dict[str, Any]:
     """`n` students press Find within `spread_s` seconds on a fresh server training `preset`;
-    each tab's search takes `search_s` (emulated). One result row."""
+    each tab's search takes `search_s` (emulated); the training speed is taken over `window_s`
+    before the burst and at least as long during it. One result row."""
     from gan_app.config import get_preset
 
     latent_dim = get_preset(preset).latent_dim
     rows = on_fresh_servers([n], preset, "gan-app-find-", lambda url, count, pid: asyncio.run(
-        _burst(url, count, spread_s, search_s, warmup_steps, latent_dim, chromium)))
+        _burst(url, count, spread_s, search_s, warmup_steps, latent_dim, chromium, window_s)))
     row = next(iter(rows))
     row.pop("ratio_to_0", None)
     return row
