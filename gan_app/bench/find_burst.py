@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 import urllib.request
 from typing import Any
@@ -42,8 +43,9 @@ FIND_IN_TAB = """async (root, target) => {
 }"""
 
 
-def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str, Any]:
-    """One real student: opens /lab, then at `start_at` (perf_counter) searches `target01` in the tab."""
+def _chromium_find(url: str, target01: np.ndarray, ready: threading.Event, go: threading.Event) -> dict[str, Any]:
+    """One real student: opens /lab, sets `ready` once the lab is up, then searches `target01` in
+    the tab when `go` is set (the burst starts)."""
     from gan_app.bench.browser import browser
 
     with browser() as b:
@@ -51,7 +53,8 @@ def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str,
         page.goto(url + "/lab")
         root = page.locator("[data-lab='root'][data-ready='1']")
         root.wait_for(timeout=120_000)
-        time.sleep(max(0.0, start_at - time.perf_counter()))
+        ready.set()
+        go.wait(300)
         found = root.evaluate(FIND_IN_TAB, np.asarray(target01, np.float32).ravel().tolist())
     return {"chromium_find_s": round(found["seconds"], 2), "chromium_find_mse": round(float(found["mse"]), 4),
             "chromium_backend": found["backend"]}
@@ -119,11 +122,10 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
         await asyncio.gather(*(s.tab.load_page(timeout=120) for s in batch))
         await asyncio.gather(*(s.draw() for s in batch))
     await asyncio.sleep(5.0)  # their first visits' fetches are over
-    probe = None
+    probe, ready, go = None, threading.Event(), threading.Event()
     if chromium:
-        probe = asyncio.ensure_future(asyncio.to_thread(
-            _chromium_find, url, ds.x[held_out[n]], time.perf_counter() + 15.0 + window_s))
-        await asyncio.sleep(15.0)  # the tab opens and draws before the speed is taken
+        probe = asyncio.ensure_future(asyncio.to_thread(_chromium_find, url, ds.x[held_out[n]], ready, go))
+        await asyncio.to_thread(ready.wait, 120)  # the tab opens and draws before the speed is taken
     t0, s0 = await _read_step(url, stats)
     await asyncio.sleep(window_s)  # the speed before the burst
     t1, s1 = await _read_step(url, stats)
@@ -136,6 +138,7 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
             stats.error("answer not shown", f"{student.tab.name}: {type(exc).__name__}: {exc}")
 
     burst_start = time.perf_counter()
+    go.set()  # the real tab searches with the burst
     await asyncio.gather(*(press(i, s) for i, s in enumerate(students)))
     await asyncio.sleep(max(0.0, burst_start + max(window_s, spread_s + search_s + 5.0) - time.perf_counter()))
     t2, s2 = await _read_step(url, stats)
