@@ -140,7 +140,8 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
     burst_start = time.perf_counter()
     go.set()  # the real tab searches with the burst
     await asyncio.gather(*(press(i, s) for i, s in enumerate(students)))
-    await asyncio.sleep(max(0.0, burst_start + max(window_s, spread_s + search_s + 5.0) - time.perf_counter()))
+    spread = spread_s if n > 1 else 0.0  # one student presses at once
+    await asyncio.sleep(max(0.0, burst_start + max(window_s, spread + search_s + 5.0) - time.perf_counter()))
     t2, s2 = await _read_step(url, stats)
     in_chromium = await probe if probe is not None else {}
     await asyncio.gather(*(s.tab.close() for s in students))
