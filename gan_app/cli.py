@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--time-to-quality", action="store_true",
                     help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
     be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
+    be.add_argument("--quality-every", type=_positive, default=250, metavar="M",
+                    help="training steps between FID measurements (--time-to-quality)")
     be.add_argument("--reference-steps-per-s", type=_positive, default=None,
                     help="also train the steps a host of this speed takes in the budget, and report the curve "
                          "at those steps (--time-to-quality): the budget scaled by this host's speed")
@@ -247,7 +249,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.projection:
         print(json.dumps(bench.bench_projection(args.samples)))
     elif args.time_to_quality:
-        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, precision=args.precision,
+        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, every=args.quality_every, precision=args.precision,
                                                      reference_steps_per_s=args.reference_steps_per_s or 0.0)))
     elif args.precisions:
         print(json.dumps(bench.bench_precisions(preset, args.steps, args.warmup or 3)))
