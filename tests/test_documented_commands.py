@@ -7,8 +7,9 @@ How a documented line becomes the command that runs (the mapping below, kept sma
 - Budgets shrink (`SMALL`): training steps become a thousandth (at least 2, so order is kept:
   `--steps 5000` then `--resume ... --steps 8000` become 5 and 8), seconds, budgets, epochs and
   samples become 1 (quality samples 100), class sizes become 1 (a 0 stays 0 for `--viewers`, the
-  baseline row's code path, which `--students` shares). Bench lines also get
-  `--warmup 1` and `--seconds 1` where they leave them out (`ADDED`).
+  baseline row's code path, which `--students` shares). Where a line leaves them out (`ADDED`),
+  bench lines get `--warmup 1`, `--seconds 1` and `--quality-every 50`, train lines
+  `--quality-samples 100`.
 - Placeholders take small values (`PLACEHOLDERS`) and named paths (`checkpoints/my-run`, `DIR`,
   `W`, `C`, `digit.png`, `IMAGE`, `z.npy`) become files of a scratch folder; the shipped
   `checkpoints/mnist5k-*` models are read where they are.
@@ -88,8 +89,9 @@ AS_WRITTEN = {"--preset", "--dataset", "--batch-size", "--saving-interval", "--c
               "--page", "--warmup"}
 PATH_OPTIONS = {"--out", "--resume"}
 COMMANDS = {"presets", "train", "quality", "project", "train-classifier", "bench"}
-# options added where a line leaves them out: bench's steps before timing and its measuring time
-ADDED = {"bench": {"--warmup": "1", "--seconds": "1"}}
+# options added where a line leaves them out: bench's steps before timing, its measuring time and
+# the steps between its FID measurements; the samples a run measures its quality on
+ADDED = {"bench": {"--warmup": "1", "--seconds": "1", "--quality-every": "50"}, "train": {"--quality-samples": "100"}}
 
 
 @dataclass
