@@ -94,13 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="time fused against classic training and print one JSON line")
     _preset_args(be)
     be.add_argument("--steps", type=_positive, default=30, help="timed steps per mode")
-    be.add_argument("--warmup", type=_positive, default=3)
+    be.add_argument("--warmup", type=_positive, default=None,
+                    help="steps trained before timing starts (default 3; --dashboard 40; --viewers, --students "
+                         "and --find-burst: 200, the run's steps before the class arrives)")
     be.add_argument("--dashboard", action="store_true",
                     help="training speed of the dashboard alone vs with one Chromium tab watching")
-    be.add_argument("--seconds", type=_positive, default=30, help="measuring time per condition (--dashboard)")
+    be.add_argument("--seconds", type=_positive, default=None,
+                    help="measuring time per condition (--dashboard, --viewers, --students: default 30; "
+                         "--find-burst: the speed before the burst, default 10)")
     be.add_argument("--time-to-quality", action="store_true",
                     help="train from scratch; seconds and steps until classifier FID <= 30 and <= 15")
     be.add_argument("--budget-s", type=_positive, default=120, help="training seconds (--time-to-quality)")
+    be.add_argument("--quality-every", type=_positive, default=250, metavar="M",
+                    help="training steps between FID measurements (--time-to-quality)")
     be.add_argument("--reference-steps-per-s", type=_positive, default=None,
                     help="also train the steps a host of this speed takes in the budget, and report the curve "
                          "at those steps (--time-to-quality): the budget scaled by this host's speed")
@@ -218,33 +224,37 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from gan_app.bench import training as bench
 
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
+    seconds = args.seconds or 30
+    served = {} if args.warmup is None else {"warmup_steps": args.warmup}  # a served run's steps before measuring
     if args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
-        for row in bench_viewers(args.viewers, args.seconds, preset.name, page=args.page):
+        for row in bench_viewers(args.viewers, seconds, preset.name, page=args.page, **served):
             print(json.dumps(row), flush=True)
     elif args.find_burst:
         from gan_app.bench.find_burst import bench_find_burst
 
-        print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name, chromium=args.chromium)))
+        window = {} if args.seconds is None else {"window_s": args.seconds}
+        print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name, chromium=args.chromium,
+                                          **served, **window)))
     elif args.students:
         from gan_app.bench.students import bench_students
 
-        for row in bench_students(args.students, args.seconds, preset.name, chromium=args.chromium):
+        for row in bench_students(args.students, seconds, preset.name, chromium=args.chromium, **served):
             print(json.dumps(row), flush=True)
     elif args.dashboard:
-        print(json.dumps(bench.bench_dashboard(preset, args.seconds)))
+        print(json.dumps(bench.bench_dashboard(preset, seconds, **served)))
     elif args.latent:
         print(json.dumps(bench.bench_latent()))
     elif args.projection:
         print(json.dumps(bench.bench_projection(args.samples)))
     elif args.time_to_quality:
-        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, precision=args.precision,
+        print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, every=args.quality_every, precision=args.precision,
                                                      reference_steps_per_s=args.reference_steps_per_s or 0.0)))
     elif args.precisions:
-        print(json.dumps(bench.bench_precisions(preset, args.steps, args.warmup)))
+        print(json.dumps(bench.bench_precisions(preset, args.steps, args.warmup or 3)))
     else:
-        print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup, args.precision)))
+        print(json.dumps(bench.bench_modes(preset, args.steps, args.warmup or 3, args.precision)))
 
 
 def cmd_project(args: argparse.Namespace) -> None:

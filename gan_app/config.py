@@ -101,14 +101,15 @@ FAST = Preset(
     architecture="fast",
     latent_dim=64,
     batch_size=64,
-    # A 4x faster G than D: lower FID at the same step than equal rates. Twice 1e-3 / 2.5e-4
-    # reached FID <= 30 in 3,751 and 4,751 steps (seeds 0, 1) instead of more than 7,000.
+    # A 4x faster G than D: lower FID at the same step than equal rates, and twice the `wide`
+    # rates reach FID <= 30 sooner (docs/experiments.md has the runs).
     d_lr=5e-4,
     g_lr=2e-3,
     beta_1=0.5,
-    ema=0.995,  # at G 1e-3 / D 2.5e-4: classifier FID 18.7 instead of 19.8 after 30,000 steps
-    # G and D told one of 50 k-means groups of the images: classifier FID at 2,001 / 4,001 steps
-    # about 21 / 14 instead of 47.5 / 28.8; 20 groups: 22.6 / 16.1 (docs/experiments.md).
+    ema=0.995,  # samples from G's moving average: lower FID on long runs (docs/experiments.md)
+    # G and D told one of 50 k-means groups of the images: it learns sooner than without them;
+    # the figures are in docs/models.md ("How fast `fast` learns"), the alternatives tried in
+    # docs/experiments.md.
     groups=50,
 )
 
@@ -127,8 +128,7 @@ WIDE = dataclasses.replace(
 
 # fast, told which digit to draw: a label embedding beside z in G, a learned map per digit as a
 # second input channel of D. A projection head in D (Miyato and Koyama) collapsed to one image
-# per digit within 1,500 steps (classifier FID 200, label accuracy 1.0); this D reached FID 15.8
-# and 98% label accuracy after 3,000 steps.
+# per digit; this D did not (docs/experiments.md, "Telling G which digit").
 CONDITIONAL = dataclasses.replace(
     FAST,
     name="conditional",

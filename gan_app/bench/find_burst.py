@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 from typing import Any
 
@@ -41,8 +42,9 @@ FIND_IN_TAB = """async (root, target) => {
 }"""
 
 
-def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str, Any]:
-    """One real student: opens /lab, then at `start_at` (perf_counter) searches `target01` in the tab."""
+def _chromium_find(url: str, target01: np.ndarray, ready: threading.Event, go: threading.Event) -> dict[str, Any]:
+    """One real student: opens /lab, sets `ready` once the lab is up, then searches `target01` in
+    the tab when `go` is set (the burst starts)."""
     from gan_app.bench.browser import browser
 
     with browser() as b:
@@ -50,7 +52,8 @@ def _chromium_find(url: str, target01: np.ndarray, start_at: float) -> dict[str,
         page.goto(url + "/lab")
         root = page.locator("[data-lab='root'][data-ready='1']")
         root.wait_for(timeout=120_000)
-        time.sleep(max(0.0, start_at - time.perf_counter()))
+        ready.set()
+        go.wait(300)
         found = root.evaluate(FIND_IN_TAB, np.asarray(target01, np.float32).ravel().tolist())
     return {"chromium_find_s": round(found["seconds"], 2), "chromium_find_mse": round(float(found["mse"]), 4),
             "chromium_backend": found["backend"]}
@@ -96,7 +99,7 @@ class _Student:
 
 
 async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_steps: int, latent_dim: int,
-                 chromium: bool) -> dict[str, Any]:
+                 chromium: bool, window_s: float = 10.0) -> dict[str, Any]:
     from gan_app.classifier import split
     from gan_app.data import load_dataset
 
@@ -112,13 +115,12 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
         await asyncio.gather(*(s.tab.load_page(timeout=120) for s in batch))
         await asyncio.gather(*(s.draw() for s in batch))
     await asyncio.sleep(5.0)  # their first visits' fetches are over
-    probe = None
+    probe, ready, go = None, threading.Event(), threading.Event()
     if chromium:
-        probe = asyncio.ensure_future(asyncio.to_thread(
-            _chromium_find, url, ds.x[held_out[n]], time.perf_counter() + 25.0))
-        await asyncio.sleep(15.0)  # the tab opens and draws before the speed is taken
+        probe = asyncio.ensure_future(asyncio.to_thread(_chromium_find, url, ds.x[held_out[n]], ready, go))
+        await asyncio.to_thread(ready.wait, 120)  # the tab opens and draws before the speed is taken
     t0, s0 = await _read_step(url, stats)
-    await asyncio.sleep(10.0)
+    await asyncio.sleep(window_s)  # the speed before the burst
     t1, s1 = await _read_step(url, stats)
 
     async def press(i: int, student: _Student) -> None:
@@ -129,8 +131,10 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
             stats.error("answer not shown", f"{student.tab.name}: {type(exc).__name__}: {exc}")
 
     burst_start = time.perf_counter()
+    go.set()  # the real tab searches with the burst
     await asyncio.gather(*(press(i, s) for i, s in enumerate(students)))
-    await asyncio.sleep(max(0.0, burst_start + max(10.0, spread_s + search_s + 5.0) - time.perf_counter()))
+    spread = spread_s if n > 1 else 0.0  # one student presses at once
+    await asyncio.sleep(max(0.0, burst_start + max(window_s, spread + search_s + 5.0) - time.perf_counter()))
     t2, s2 = await _read_step(url, stats)
     in_chromium = await probe if probe is not None else {}
     await asyncio.gather(*(s.tab.close() for s in students))
@@ -148,14 +152,15 @@ async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_step
 
 
 def bench_find_burst(n: int, spread_s: float = 5.0, preset: str = "fast", chromium: bool = False,
-                     warmup_steps: int = 200, search_s: float = SEARCH_S) -> dict[str, Any]:
+                     warmup_steps: int = 200, search_s: float = SEARCH_S, window_s: float = 10.0) -> dict[str, Any]:
     """`n` students press Find within `spread_s` seconds on a fresh server training `preset`;
-    each tab's search takes `search_s` (emulated). One result row."""
+    each tab's search takes `search_s` (emulated); the training speed is taken over `window_s`
+    before the burst and at least as long during it. One result row."""
     from gan_app.config import get_preset
 
     latent_dim = get_preset(preset).latent_dim
     rows = on_fresh_servers([n], preset, "gan-app-find-", lambda url, count, pid: asyncio.run(
-        _burst(url, count, spread_s, search_s, warmup_steps, latent_dim, chromium)))
+        _burst(url, count, spread_s, search_s, warmup_steps, latent_dim, chromium, window_s)))
     row = next(iter(rows))
     row.pop("ratio_to_0", None)
     return row

@@ -66,7 +66,7 @@ def _steps_rate(read_step, seconds: float, warmup_steps: int = 40) -> float:
     return (read_step() - s0) / (time.monotonic() - t0)
 
 
-def bench_dashboard(preset: Preset, seconds: float) -> dict:
+def bench_dashboard(preset: Preset, seconds: float, warmup_steps: int = 40) -> dict:
     """Training speed of the dashboard's trainer alone, then inside a real `streamlit run`
     server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
     from gan_app.bench.browser import live_step, open_page
@@ -77,13 +77,13 @@ def bench_dashboard(preset: Preset, seconds: float) -> dict:
     trainer = LiveTrainer(RunConfig(preset=preset.name, batch_size=preset.batch_size))
     trainer.start()
     try:
-        headless = _steps_rate(lambda: trainer.snapshot().step, seconds)
+        headless = _steps_rate(lambda: trainer.snapshot().step, seconds, warmup_steps)
         quality_cost = trainer.snapshot().quality_cost  # share of the run's time spent measuring quality
     finally:
         trainer.close()
     with DashboardServer(env={"GAN_APP_PRESET": preset.name}) as server, open_page(server.url) as page:
         page.get_by_role("button", name="Start", exact=True).click()
-        with_viewer = _steps_rate(lambda: live_step(page), seconds)
+        with_viewer = _steps_rate(lambda: live_step(page), seconds, warmup_steps)
     return {
         "preset": preset.name,
         "batch_size": preset.batch_size,
@@ -122,8 +122,10 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     q = None
     quarters = (0.25, 0.5, 0.75, 1.0)
     marks, curve = [budget_s * f for f in quarters], []
-    step_marks, reference_curve = [int(budget_s * reference_steps_per_s * f) for f in quarters], []
-    while trained_s < budget_s or (step_marks and reference_steps_per_s):
+    # without a reference speed there is no scaled curve: the curve at the bench's own quarters only
+    step_marks = [int(budget_s * reference_steps_per_s * f) for f in quarters] if reference_steps_per_s else []
+    reference_curve: list[dict] = []
+    while trained_s < budget_s or step_marks:
         t0 = time.perf_counter()
         step.train(every)
         trained_s += time.perf_counter() - t0
