@@ -77,6 +77,37 @@ def _forge(port: int, key: str, state: str) -> None:
         time.sleep(1.0)
 
 
+def _share_a_drawing(url: str) -> None:
+    """A student's tab (emulated, in its own thread: Playwright holds this one's event loop)
+    draws, presses Find and shares the tab's answer."""
+    import asyncio
+    import threading
+
+    from test_hostile_student import Tab, draw_a_one, found_answer
+
+    async def share() -> None:
+        tab = Tab(url, "203.0.113.30", "sharer")
+        await tab.connect()
+        await tab.load_page(timeout=180)
+        await draw_a_one(tab)
+        assert not any("refused" in a for a in await tab.answer(found_answer(64)))
+        await tab.close()
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(share())
+        except BaseException as exc:  # raised again in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(240)
+    if failed:
+        raise failed[0]
+
+
 @needs_chromium
 def test_every_lab_follows_the_presenter_and_a_student_can_leave_and_come_back(tmp_path):
     from gan_app.bench.server import DashboardServer
@@ -129,4 +160,14 @@ def test_every_lab_follows_the_presenter_and_a_student_can_leave_and_come_back(t
         presenter.get_by_text("Present: every student's lab follows mine").click()  # the lesson ends
         student.locator("[data-lab='root'][data-present='off']").wait_for(timeout=30_000)
         assert student.locator("[data-lab='follow']").is_hidden()
+
+        # A student shares a drawing; the presenter puts it on every screen.
+        _share_a_drawing(server.url)
+        presenter.get_by_role("link", name="Train").click()
+        presenter.get_by_role("link", name="Latent lab").click()
+        presenter.get_by_text("The class's drawings (1)").click()
+        presenter.get_by_role("button", name="Spotlight it").click()
+        student.locator("[data-lab='root'][data-spotlight='a student #1']").wait_for(timeout=30_000)
+        assert student.locator("[data-lab='caption']").inner_text().startswith("spotlight: a student #1")
+        late.locator("[data-lab='root'][data-spotlight='a student #1']").wait_for(timeout=30_000)
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")

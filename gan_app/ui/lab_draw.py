@@ -20,7 +20,8 @@ from gan_app.ui.canvas import drawing_canvas
 from gan_app.ui.common import can_control, run_control
 from gan_app.ui.lab_component import browser_find
 from gan_app.ui.lab_feed import ANNOUNCER
-from gan_app.ui.lab_tools import Take, labeller
+from gan_app.ui.lab_tools import GALLERY_COLUMNS, Take, labeller, png
+from gan_app.ui.pick import pick_image
 
 MAX_UPLOAD_MB = 5
 FIND_QUEUE = FindQueue()  # searches the server runs (where a tab cannot), batched: one at a time
@@ -167,18 +168,37 @@ def _found(model: LabGenerator, request: tuple, found: Projection | str, take: T
     take(found.z, found.digit, f"{label} ({name}), found in latent space")
 
 
-def moderation(version: str) -> None:
-    """The presenter's hand on the class's list of drawings: hide one, or clear them all."""
+def moderation(version: str, model_of: Callable[[], LabGenerator | None]) -> None:
+    """The presenter's hand on the class's list of drawings, shown as a gallery: put one on every
+    student's screen (spotlight), hide one, or clear them all."""
     points = CLASS_POINTS.of(version)
     if not points or not can_control(st.session_state):
         return
-    with st.expander(f"The class's drawings ({len(points)}): hide one, or clear the list", expanded=False):
-        cols = st.columns([3, 1, 1])
-        label = cols[0].selectbox("Drawing", list(points), key="lab_moderate_pick", label_visibility="collapsed")
-        if cols[1].button("Hide it", key="lab_moderate_hide"):
-            run_control(st.session_state, lambda: CLASS_POINTS.hide(version, str(label)), f"{label} is hidden.")
+    with st.expander(f"The class's drawings ({len(points)}): spotlight one, hide one, or clear the list",
+                     expanded=False):
+        labels = list(points)
+        model = model_of()
+        if model is not None:
+            zs = np.stack([points[label][0] for label in labels]).astype(np.float32)
+            digits = np.array([points[label][1] or 0 for label in labels]) if model.num_classes else None
+            picked = pick_image(png(model, zs, "gallery", digits), -(-len(labels) // GALLERY_COLUMNS),
+                                min(len(labels), GALLERY_COLUMNS), key="lab_gallery",
+                                caption="Newest first: click one to choose it")
+            if picked is not None and picked < len(labels):
+                st.session_state["lab_moderate_pick"] = labels[picked]
+        if st.session_state.get("lab_moderate_pick") not in points:
+            st.session_state["lab_moderate_pick"] = labels[0]
+        cols = st.columns([3, 1, 1, 1])
+        label = str(cols[0].selectbox("Drawing", labels, key="lab_moderate_pick", label_visibility="collapsed"))
+        z, digit = points[label]
+        if cols[1].button("Spotlight it", key="lab_moderate_spotlight", type="primary",
+                          help="Every student's lab shows this drawing now."):
+            if run_control(st.session_state, lambda: ANNOUNCER.spotlight(version, label, [float(v) for v in z], digit)):
+                st.toast(f"{label} is on every student's screen.")
+        if cols[2].button("Hide it", key="lab_moderate_hide"):
+            run_control(st.session_state, lambda: CLASS_POINTS.hide(version, label), f"{label} is hidden.")
             st.rerun()
-        if cols[2].button("Clear all", key="lab_moderate_clear"):
+        if cols[3].button("Clear all", key="lab_moderate_clear"):
             run_control(st.session_state, lambda: CLASS_POINTS.clear(version), "The class's list is empty.")
             st.rerun()
 

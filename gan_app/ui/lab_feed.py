@@ -137,6 +137,20 @@ class Announcer:
 
         loop.call_soon_threadsafe(push)
 
+    def spotlight(self, key: str, name: str, z: list[float], digit: int | None) -> None:
+        """From any thread: the presenter puts one of the class's drawings (of model version
+        `key`, already checked when it was shared) on every open lab."""
+        loop = self._loop
+        if loop is None:
+            return
+        text = json.dumps({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
+
+        def push() -> None:
+            for queue in list(self._subscribers):
+                self._put(queue, text)
+
+        loop.call_soon_threadsafe(push)
+
     def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
         """From any thread: the class's drawings for model version `key` are now `points`."""
         loop = self._loop

@@ -223,7 +223,7 @@ def render() -> None:
     with st.expander("Your own digit: draw one (or upload it), see what the classifier and D make of it, "
                      "and find it in latent space", expanded=bool(st.session_state.get("lab_found"))):
         your_digit(version, model_of, take, in_tab, live=source == "Live run")
-    moderation(version)
+    moderation(version, model_of)
 
 
 def _server_generator(export: Any) -> Any:

@@ -18,6 +18,7 @@ from gan_app.ui.pick import pick_image
 Take = Callable[[np.ndarray, "int | None", str], None]
 SIGMAS = (-3, -2, -1, 0, 1, 2, 3)
 N_DIRECTIONS = 5
+GALLERY_COLUMNS = 8  # the class's drawings, in rows of this many
 
 
 @st.cache_resource(show_spinner="Loading the reference classifier...")
@@ -36,6 +37,8 @@ def _png(version: str, z: bytes, digits: bytes, kind: str, _model: LabGenerator)
         return grid_png(images, side=3)
     if kind == "grid":
         return grid_png(images, scale=3, columns=_model.num_classes or None)
+    if kind == "gallery":
+        return grid_png(images, scale=3, columns=GALLERY_COLUMNS)
     return strip_png(images, scale=3)
 
 

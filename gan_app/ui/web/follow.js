@@ -2,7 +2,8 @@
 // model version, z, the tool and its slider values) as it changes, drawn in this tab. A student
 // can explore on their own and follow again; a tab that opens mid-lesson joins where the
 // presenter is. The presenter's own lab (its page holds the presenter's token) leads instead:
-// it sends its view as it moves, at most every LEAD_MS.
+// it sends its view as it moves, at most every LEAD_MS. The presenter can also put one of the
+// class's drawings on every screen (a spotlight), following or not.
 import { h } from "./tools.js";
 import { decodeState, encodeState } from "./share.js";
 
@@ -42,6 +43,16 @@ export class Follower {
     if (view !== this.present.view || !this.following) return;  // a newer view came meanwhile, or the student left
     lab.applyShared(decodeState(view.state, lab.model.d, lab.model.k));
     lab.root.dataset.followed = String(++this.shown);
+  }
+
+  /** The presenter put one of the class's drawings on every screen: it becomes this lab's point. */
+  async spotlit(point) {
+    const lab = this.lab;
+    if (!lab.model || !Array.isArray(point.z)) return;
+    if (point.key !== lab.model.key) await lab.use(point.key, null);
+    if (point.z.length !== lab.model.d || !point.z.every(Number.isFinite)) return;
+    lab.setPoint(Float32Array.from(point.z), point.digit, `spotlight: ${point.name}`);
+    lab.root.dataset.spotlight = String(point.name);
   }
 
   /** The presenter's lab after a move: its view to the class, at most every LEAD_MS. */

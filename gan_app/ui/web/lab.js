@@ -90,6 +90,7 @@ class Lab {
         if (msg.live && msg.live.key !== this.model.key) this.use(msg.live.key, msg.live.step).catch(console.error);
         if (msg.class_points) { this.classPoints = msg.class_points; this.ui.refreshPoints(); }
         if (msg.present) this.follower.heard(msg.present);
+        if (msg.spotlight) this.follower.spotlit(msg.spotlight).catch(console.error);
       };
       ws.onclose = (event) => {
         if (this.closed) return;
