@@ -107,18 +107,19 @@ class ClassPoints:
     def __init__(self, per_version: int = PER_VERSION, versions: int = VERSIONS) -> None:
         self.per_version, self.versions = per_version, versions
         self._lock = threading.Lock()
-        self._points: OrderedDict[str, list[tuple[str, np.ndarray, int | None]]] = OrderedDict()
+        self._points: OrderedDict[str, list[tuple[str, np.ndarray, int | None, int | None]]] = OrderedDict()
         self._counts: dict[str, int] = {}  # version -> drawings shared so far (numbers every name)
         self.listener: Listener | None = None
 
-    def share(self, version: str, name: str, z: np.ndarray, digit: int | None) -> str:
-        """Keep a found drawing (z and digit already checked) under `name`; its label in the list."""
+    def share(self, version: str, name: str, z: np.ndarray, digit: int | None, reads: int | None = None) -> str:
+        """Keep a found drawing (z and digit already checked) under `name`, with the digit the
+        server's classifier reads in G(z) (`reads`, for the class map); its label in the list."""
         with self._lock:
             points = self._points.setdefault(version, [])
             self._points.move_to_end(version)
             self._counts[version] = self._counts.get(version, 0) + 1
             label = f"{clean_name(name)} #{self._counts[version]}"
-            points.append((label, np.round(np.asarray(z, np.float32), Z_DECIMALS), digit))
+            points.append((label, np.round(np.asarray(z, np.float32), Z_DECIMALS), digit, reads))
             del points[: -self.per_version]
             while len(self._points) > self.versions:
                 old, _ = self._points.popitem(last=False)
@@ -146,12 +147,14 @@ class ClassPoints:
     def of(self, version: str) -> dict[str, tuple[np.ndarray, int | None]]:
         """label -> (z, digit), newest first."""
         with self._lock:
-            return {label: (z, digit) for label, z, digit in reversed(self._points.get(version, []))}
+            return {label: (z, digit) for label, z, digit, _ in reversed(self._points.get(version, []))}
 
     def as_json(self, version: str) -> list[dict[str, Any]]:
-        """What the browser lab reads: [{name, z (rounded), digit}], newest first."""
-        return [{"name": label, "z": [round(float(v), Z_DECIMALS) for v in z], "digit": digit}
-                for label, (z, digit) in self.of(version).items()]
+        """What the browser lab reads: [{name, z (rounded), digit, reads}], newest first."""
+        with self._lock:
+            kept = list(reversed(self._points.get(version, [])))
+        return [{"name": label, "z": [round(float(v), Z_DECIMALS) for v in z], "digit": digit, "reads": reads}
+                for label, z, digit, reads in kept]
 
     def _changed(self, version: str) -> None:
         if self.listener is not None:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 MAX_STATE_CHARS = 4000  # an encoded view: about 1 KB for 64 dimensions, 2 KB for 100
 MAX_Z = 50.0
-TABS = ("raw", "SeFa", "PCA", "digit", "pick")
+TABS = ("raw", "SeFa", "PCA", "digit", "pick", "map")
 KEY = re.compile(r"[0-9a-f]{1,64}")
 STATE = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_STATE_CHARS)
 MODEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -303,3 +303,43 @@ def test_a_link_carries_the_labs_view_and_a_forged_one_is_held_against_the_model
     assert moved == [1.2, 2, 0, 0, -0.5]
     page.locator("[data-lab='share']").click()
     assert page.locator("[data-lab='link']").input_value() == page.url
+
+
+def test_the_class_map_places_the_classs_drawings_on_their_main_axes_and_a_click_explores_one(lab_server):
+    registry, page = lab_server
+    key = bundle_from_export(open_export(SHIPPED_EXPORT), registry)
+    d = open_export(SHIPPED_EXPORT).meta["latent_dim"]
+    rng = np.random.default_rng(8)
+    zs = rng.standard_normal((6, d)) * np.r_[3.0, 2.0, np.full(d - 2, 0.1)]  # two clear main axes
+    points = [{"name": f"s{i} #{i + 1}", "z": np.round(z, 3).tolist(), "digit": None, "reads": i % 10}
+              for i, z in enumerate(zs)]
+    axes = page.evaluate("""async ([base, zs, d]) => {
+        const M = await import(base + "classmap.js");
+        const { mean, axes } = M.mainAxes(zs.map((z) => Float32Array.from(z)), d);
+        return { mean: Array.from(mean), axes: axes.map((a) => Array.from(a)) };
+      }""", [STATIC_BASE, [p["z"] for p in points], d])
+    centred = np.array([p["z"] for p in points]) - np.mean([p["z"] for p in points], axis=0)
+    numpy_axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    for ours, theirs in zip(axes["axes"], numpy_axes):
+        assert abs(abs(np.dot(ours, theirs)) - 1) < 1e-3  # the same axes, up to sign
+
+    page.goto(page.url.split("#")[0])
+    page.evaluate(
+        """async ([base, models, key, points]) => {
+          document.body.innerHTML = '<div id="lab"></div>';
+          const lab = await import(base + "lab.js");
+          lab.render(document.getElementById("lab"), { base, models, socket: "/lab/socket", key, step: null,
+                                                       live: false, point: null, class_points: points });
+        }""", [STATIC_BASE, MODELS + "/", key, points])
+    page.locator("#lab[data-ready='1']").wait_for(timeout=60_000)
+    page.locator("[data-tab='map']").click()
+    canvas = page.locator("[data-lab='class-map']")
+    assert canvas.get_attribute("data-points") == "6"
+    x, y = page.evaluate("""async ([base, points, d]) => {
+        const M = await import(base + "classmap.js");
+        const c = document.createElement("canvas"); c.width = 420; c.height = 320;
+        return M.drawMap(c, points, d, "normal")[2];
+      }""", [STATIC_BASE, points, d])
+    box = canvas.bounding_box()
+    canvas.click(position={"x": x * box["width"] / 420, "y": y * box["height"] / 320})
+    assert page.locator("[data-lab='caption']").inner_text().startswith("s2 #3")

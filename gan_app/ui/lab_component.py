@@ -29,6 +29,7 @@ CSS = """
 .gan-lab .lab-caption { font-size: 0.85rem; opacity: 0.7; margin: 0.2rem 0; }
 .gan-lab .lab-verdict { margin-top: 0.5rem; font-weight: 600; }
 .gan-lab .lab-slider { display: grid; grid-template-columns: 9rem 1fr 3rem; gap: 0.5rem; align-items: center; }
+.gan-lab .lab-map { width: 100%; max-width: 420px; cursor: crosshair; }
 .gan-lab .lab-follow { display: block; margin: 0.3rem 0; font-weight: 600; }
 .gan-lab .lab-link { width: 100%; max-width: 36rem; font-size: 0.8rem; }
 .gan-lab .lab-value { font-variant-numeric: tabular-nums; text-align: right; }

@@ -163,7 +163,8 @@ def _found(model: LabGenerator, request: tuple, found: Projection | str, take: T
         st.warning(found)
         return
     _, _, x, who, name = request
-    label = CLASS_POINTS.share(model.version, who, found.z, found.digit)
+    reads = int(np.argmax(labeller()(model.images01(found.z[None], found.digit))[0]))  # for the class map
+    label = CLASS_POINTS.share(model.version, who, found.z, found.digit, reads)
     st.session_state[FOUND] = (model.version, found, x, label, where)
     take(found.z, found.digit, f"{label} ({name}), found in latent space")
 

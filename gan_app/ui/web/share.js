@@ -3,7 +3,7 @@
 // travels (every tab draws the images itself); a link is held against the model it is opened
 // with, and anything out of range is left out rather than trusted.
 
-export const TABS = ["raw", "SeFa", "PCA", "digit", "pick"];
+export const TABS = ["raw", "SeFa", "PCA", "digit", "pick", "map"];
 const DIRECTIONS = 5, DECIMALS = 3, MAX_Z = 50, MAX_WHERE = 80, PREFIX = "#lab=";
 
 const round = (v) => Math.round(v * 10 ** DECIMALS) / 10 ** DECIMALS;

@@ -2,6 +2,7 @@
 // PCA directions with their strips, towards a digit (or every digit and blends for a
 // conditional generator), a sample grid to pick from, and paths between points.
 import * as L from "./latent.js";
+import { drawMap, pointAt } from "./classmap.js";
 import { paint, normPlot } from "./draw.js";
 
 const SIGMAS = [-3, -2, -1, 0, 1, 2, 3];
@@ -75,7 +76,7 @@ export function buildTools(lab, model) {
 
   // ---- tabs ----
   const tabs = [["raw", "Raw dimensions"], ["SeFa", "SeFa"], ["PCA", "PCA (GANSpace)"],
-    ["digit", k ? "Digits" : "Towards a digit"], ["pick", "Pick a sample"]];
+    ["digit", k ? "Digits" : "Towards a digit"], ["pick", "Pick a sample"], ["map", "Class map"]];
   const panels = {};
   const bar = h("div", { class: "lab-tabs", role: "tablist" }, ...tabs.map(([id, name]) => h("button", {
     type: "button", role: "tab", "data-tab": id, onclick: () => { s.tab = id; showTab(); lab.drawTool(); } }, name)));
@@ -137,8 +138,26 @@ export function buildTools(lab, model) {
   const pickGrid = canvas("pick-grid", "lab-grid");
   panels.pick = h("div", {}, h("div", { class: "lab-caption", "data-lab": "pick-caption" }), pickGrid);
 
+  // the class map: the class's drawings on the shared z's two main axes
+  const mapCanvas = h("canvas", { class: "lab-map", width: 420, height: 320, "data-lab": "class-map" });
+  let placed = [];
+  mapCanvas.onclick = (event) => {
+    const i = pointAt(mapCanvas, placed, event), p = lab.classPoints[i];
+    if (p && p.z.length === model.d) lab.setPoint(Float32Array.from(p.z), p.digit, p.name);
+  };
+  panels.map = h("div", {}, h("div", { class: "lab-caption", "data-lab": "map-caption" }), mapCanvas);
+
   ui.drawTab = (tab) => {
     const z = s.base;
+    if (tab === "map") {
+      const points = lab.classPoints.filter((p) => p.z.length === model.d);
+      placed = drawMap(mapCanvas, points, model.d, m.noise);
+      panels.map.querySelector("[data-lab='map-caption']").textContent = points.length
+        ? `${points.length} drawings the class found, on the two main axes of their z, coloured by the digit the ` +
+          "classifier reads; grey: samples of the prior, so empty regions show. Click a point to explore it."
+        : "No drawings found yet: when the class finds its drawings (Your own digit, below), they appear here.";
+      return;
+    }
     if (tab === "raw") { if (!rawBox.childElementCount) fillRaw(); return; }
     if (tab === "SeFa" || tab === "PCA") {
       lab.pickStrips(strips[tab].map((canvas, i) => ({
@@ -190,6 +209,7 @@ export function buildTools(lab, model) {
     bSelect.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
     if (!names.includes(s.b)) s.b = "a seed";
     bSelect.value = s.b;
+    if (s.tab === "map" && ui.drawTab) ui.drawTab("map");  // the map follows the class live
   };
   ui.refreshPoints();
   const pathStrip = canvas("strip-path"), plot = h("canvas", { class: "lab-plot", width: 420, height: 200, "data-lab": "norms" });
