@@ -27,7 +27,7 @@ from gan_app.config import RunConfig
 from gan_app.errors import GanAppError, UsageError
 from gan_app.live_commands import TrainerCommands
 from gan_app.live_publish import build_snapshot, generator_weights
-from gan_app.live_types import ALLOWED, CHUNK_SECONDS, Snapshot
+from gan_app.live_types import ALLOWED, CHUNK_SECONDS, GRID_MAX_S, GRID_MIN_S, Snapshot
 from gan_app.live_view import RunView
 from gan_app.run import Run, read_run_config
 from gan_app.run_dirs import DASHBOARD_EXPORT, check_export_target
@@ -66,6 +66,7 @@ class LiveTrainer(TrainerCommands):
         self._closed = threading.Event()
         self._config = config or RunConfig()
         self._grid_every = grid_every
+        self._grid_at = 0.0  # monotonic time of the last live grid
         self._device = device_name()  # known before anything is built, so the page can say it
         self._run_id = next(_RUN_IDS)
         self._snapshot = Snapshot(config=self._config, device=self._device, run_id=self._run_id, run_dir=self._dir)
@@ -242,6 +243,14 @@ class LiveTrainer(TrainerCommands):
     def _draw_grid(self) -> None:
         if self._run is not None:
             self._view.draw_grid(self._run)
+            self._grid_at = time.monotonic()
+
+    def _grid_due(self, step: int) -> bool:
+        """A live grid is due every `grid_every` steps, but at most every GRID_MIN_S seconds (a
+        GPU at hundreds of steps a second does not draw dozens of grids a second) and at least
+        every GRID_MAX_S seconds while training (a slow CPU still shows a fresh grid)."""
+        since = time.monotonic() - self._grid_at
+        return since >= GRID_MAX_S or (step % self._grid_every == 0 and since >= GRID_MIN_S)
 
     def _save_on_close(self) -> None:
         """A server stop keeps every step trained: the run continues from here after a restart."""
@@ -291,7 +300,8 @@ class LiveTrainer(TrainerCommands):
         run = self._run
         assert run is not None
         n = max(1, int(self._rate * CHUNK_SECONDS))
-        n = min(n, self._grid_every - run.step % self._grid_every)  # end chunks on grid points
+        if time.monotonic() - self._grid_at >= GRID_MIN_S:  # a grid may be due: end the chunk on a grid point
+            n = min(n, self._grid_every - run.step % self._grid_every)
         t0 = time.perf_counter()
         run.train(n)
         dt = max(time.perf_counter() - t0, 1e-6)
@@ -301,7 +311,7 @@ class LiveTrainer(TrainerCommands):
         self._weights_version += 1
         self._checkpoint_step = run.saved_step
         self._view.trained(run.step)
-        if self._check_nan() or run.step % self._grid_every == 0:
+        if self._check_nan() or self._grid_due(run.step):
             self._draw_grid()
 
     def _check_nan(self) -> bool:

@@ -12,6 +12,7 @@ from gan_app.config import METRICS, RunConfig
 
 STATES = ("idle", "running", "paused", "stopped", "error")
 CHUNK_SECONDS = 0.25  # target wall time of one compiled call: short enough for a snappy Pause
+GRID_MIN_S, GRID_MAX_S = 0.25, 1.0  # live grids: at most 4 a second, at least one a second while training
 LIVE_FIELDS = ("d_lr", "g_lr", "loss", "k")  # apply without a Reset
 NOT_RUNNING = ("idle", "paused", "stopped", "error")
 # control -> the states it acts in; in any other state the trainer ignores it and the page

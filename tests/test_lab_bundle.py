@@ -51,7 +51,7 @@ def test_the_live_copy_is_taken_when_due_and_once_for_everyone(tmp_path):
     from gan_app.live import LiveTrainer
 
     trainer = LiveTrainer(RunConfig(preset="fast"), checkpoint_dir=tmp_path / "live")
-    feed = LiveFeed(lambda: trainer, Registry())
+    feed = LiveFeed(lambda: trainer, Registry(), min_s=0.0)  # paced by steps alone first
     try:
         assert feed.refresh() is None  # nothing trained yet
         trainer.step_once("both")
@@ -66,6 +66,13 @@ def test_the_live_copy_is_taken_when_due_and_once_for_everyone(tmp_path):
         second = feed.refresh()
         assert second.key != first.key and second.step >= 3 and feed.copies == 2
         assert feed.refresh(force=True).step == second.step and feed.copies == 3  # the presenter's Refresh
+        feed.min_s = 3600.0  # a GPU's 500 steps in a second: steps alone do not make a copy due
+        for _ in range(2):
+            trainer.step_once("both")
+        wait_for(lambda: trainer.snapshot().step >= 5)
+        assert feed.refresh() == feed.current and feed.copies == 3
+        feed.every_steps, feed.max_s = 10_000, 0.0  # a slow CPU: a minute without a copy makes one due
+        assert feed.refresh().step >= 5 and feed.copies == 4
         trainer.reset()
         trainer.step_once("both")
         wait_for(lambda: trainer.snapshot().run_id != second.run_id and trainer.snapshot().step >= 1)

@@ -191,3 +191,28 @@ def test_a_damaged_live_checkpoint_at_start_up_is_reported_not_fatal(tmp_path):
         wait_for(lambda: t.snapshot().step > 0)
     finally:
         t.close()
+
+
+@pytest.mark.parametrize("grid_every", [1, 1_000_000])
+def test_live_grids_are_paced_by_time_as_well_as_steps(grid_every):
+    """Every step asks for a grid: at most 4 a second are drawn. A grid every million steps:
+    a fresh one still comes every second."""
+    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16), grid_every=grid_every)
+    drawn = []
+    view_draw = trainer._view.draw_grid
+    trainer._view.draw_grid = lambda run: drawn.append((time.monotonic(), run.step)) or view_draw(run)
+    try:
+        trainer.start()
+        wait_for(lambda: trainer.snapshot().step >= 20)  # traced and training
+        first = len(drawn)
+        time.sleep(3.0)
+        trainer.pause()
+        trainer.wait_idle()
+        recent = drawn[first:]
+        steps = trainer.snapshot().step
+        assert steps > 40  # more steps than grids, whichever the pacing
+        assert 2 <= len(recent) <= 3.0 / 0.25 + 2, recent
+        gaps = np.diff([t for t, _ in recent])
+        assert gaps.min() >= 0.2 and gaps.max() <= 1.6
+    finally:
+        trainer.close()

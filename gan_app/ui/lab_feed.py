@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ from gan_app.lab_bundle import REGISTRY, Registry, bundle_from_live
 from gan_app.presentation import Presentation
 
 DEFAULT_EVERY_STEPS = 500
+COPY_MIN_S, COPY_MAX_S = 10.0, 60.0  # a live copy for the labs: at most one every 10 s, at least one a minute
 ANNOUNCE_SPREAD_S = 2.0  # a new live version reaches the open labs over this window, each at a random moment
 
 
@@ -31,15 +33,20 @@ class LiveVersion:
 
 
 class LiveFeed:
-    """The lab's copy of the live run: taken when it is `every_steps` behind, on request, or
-    after a Reset; the same copy for every lab."""
+    """The lab's copy of the live run: taken when it is `every_steps` behind (but at most every
+    `min_s` seconds: a GPU makes 500 steps in a second, and a copy costs a bundle; and at least
+    every `max_s` seconds while the run trains: a slow CPU's class still sees it learn), on
+    request, or after a Reset; the same copy for every lab."""
 
-    def __init__(self, trainer: Callable[[], Any], registry: Registry = REGISTRY) -> None:
+    def __init__(self, trainer: Callable[[], Any], registry: Registry = REGISTRY, min_s: float = COPY_MIN_S,
+                 max_s: float = COPY_MAX_S) -> None:
         self._trainer = trainer
         self._registry = registry
         self._lock = threading.Lock()
         self.every_steps = DEFAULT_EVERY_STEPS
+        self.min_s, self.max_s = min_s, max_s
         self.current: LiveVersion | None = None
+        self._taken_at = 0.0  # monotonic time of the current copy
         self.copies = 0
 
     def refresh(self, force: bool = False) -> LiveVersion | None:
@@ -54,8 +61,11 @@ class LiveFeed:
             return None
         with self._lock:
             cur = self.current
+            age = time.monotonic() - self._taken_at
+            behind = cur is not None and snap.step > cur.step and self.every_steps > 0
             due = (force or cur is None or cur.run_id != snap.run_id  # a Reset or another run opened
-                   or (self.every_steps > 0 and snap.step - cur.step >= self.every_steps)
+                   or (behind and snap.step - cur.step >= self.every_steps and age >= self.min_s)
+                   or (behind and age >= self.max_s)
                    or self._registry.get(cur.key) is None)
             if not due:
                 return cur
@@ -65,6 +75,7 @@ class LiveFeed:
             preset = snap.config.preset_obj().replace(noise=weights.noise)
             key = bundle_from_live(weights, grid_latents(preset, snap.config.seed), self._registry)
             self.current = LiveVersion(key, weights.step, weights.run_id, weights.version)
+            self._taken_at = time.monotonic()
             self.copies += 1
             return self.current
 
