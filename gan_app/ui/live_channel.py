@@ -17,19 +17,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import threading
 import time
 from typing import Any, AsyncIterator, Callable
 
 from gan_app.config import METRICS
-from gan_app.errors import UsageError
 from gan_app.images import data_url
 from gan_app.live_types import Snapshot
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.url_base import routes_at_base
-from gan_app.ui.socket_guard import (OPEN_CAPS, ConnectionCap, client_address, origin_allowed, per_client_limit,
-                                     receive_small, refuse)
+from gan_app.ui.socket_guard import (OPEN_CAPS, ConnectionCap, client_address, env_count, origin_allowed,
+                                     per_client_limit, receive_small, refuse)
 
 SOCKET_PATH = "/live/socket"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
@@ -143,16 +141,7 @@ def parse_every(text: str | None, default: float = 1.0) -> float:
 
 def socket_limit() -> int:
     """How many live sockets this server keeps open at once: GAN_APP_LIVE_SOCKETS, else MAX_SOCKETS."""
-    text = os.environ.get(MAX_SOCKETS_ENV, "").strip()
-    if not text:
-        return MAX_SOCKETS
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{MAX_SOCKETS_ENV} must be a whole number of sockets, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"{MAX_SOCKETS_ENV} must be at least 1, got {value}")
-    return value
+    return env_count(MAX_SOCKETS_ENV, MAX_SOCKETS)
 
 
 def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[Any]:

@@ -191,21 +191,27 @@ def client_address(websocket: Any) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def per_client_limit() -> int:
-    """Sockets of one kind that one client address may hold open: GAN_APP_SOCKETS_PER_CLIENT,
-    else SOCKETS_PER_CLIENT."""
+def env_count(name: str, default: int) -> int:
+    """A whole number of sockets, at least 1, from the environment variable `name` (else
+    `default`); UsageError with one line for anything else."""
     from gan_app.errors import UsageError
 
-    text = os.environ.get(PER_CLIENT_ENV, "").strip()
+    text = os.environ.get(name, "").strip()
     if not text:
-        return SOCKETS_PER_CLIENT
+        return default
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"{PER_CLIENT_ENV} must be a whole number of sockets, got {text!r}") from None
+        raise UsageError(f"{name} must be a whole number of sockets, got {text!r}") from None
     if value < 1:
-        raise UsageError(f"{PER_CLIENT_ENV} must be at least 1, got {value}")
+        raise UsageError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def per_client_limit() -> int:
+    """Sockets of one kind that one client address may hold open: GAN_APP_SOCKETS_PER_CLIENT,
+    else SOCKETS_PER_CLIENT."""
+    return env_count(PER_CLIENT_ENV, SOCKETS_PER_CLIENT)
 
 
 async def receive_small(websocket: Any, limit: int = MAX_MESSAGE_BYTES) -> str | None:
