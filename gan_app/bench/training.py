@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
+from gan_app.classic_step import ClassicStep
 from gan_app.config import Preset
 from gan_app.data import DEFAULT_DATASET, load_dataset, scale_to_range
-from gan_app.step import ClassicStep, FusedStep, device_name, make_step
+from gan_app.run import make_step
+from gan_app.step import FusedStep, device_name
 
 
 def steps_per_second(step: FusedStep | ClassicStep, steps: int, warmup: int, repeats: int = 3) -> float:
