@@ -15,11 +15,15 @@ Discretization counts the boundaries a value reaches (x >= b, numpy's digitize);
 counts the cuts a value passes (z > cut). The boundaries are therefore the next float32 above
 each cut: for every float32 z, z >= next_above(cut) exactly when z > cut, so both pick the same
 group even for z on a cut. The groups' mean images (which tell D a real image's group) are no
-part of G's computation; they travel in meta.json as `group_means`.
+part of G's computation; they travel in meta.json as `group_means`: {"dtype": "float32",
+"shape": [k, 784], "base64": ...}, the little-endian bytes (exact, and one line instead of
+39,200 numbers), read back with `np.frombuffer(base64.b64decode(m["base64"]), "<f4")`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import keras
@@ -29,7 +33,6 @@ from keras import layers
 from gan_app.models import LatentGroup, group_layer
 
 PICK = "latent_group"  # the Discretization layer's name in an export: the group z's first number picks
-MEANS_DECIMALS = 3  # group_means in meta.json: steps of 0.001, finer than a pixel's 1/255 of the range
 
 
 def _copy(layer: layers.Layer) -> layers.Layer:
@@ -77,10 +80,28 @@ def portable_generator(generator: keras.Model) -> keras.Model:
     return model
 
 
-def group_means(generator: keras.Model) -> list[list[float]] | None:
-    """The groups' mean images (k lists of 784, rounded) for meta.json; None without groups."""
+def group_means(generator: keras.Model) -> dict[str, Any] | None:
+    """The groups' mean images for meta.json (see above); None for a G that picks no group."""
     pick = group_layer(generator)
-    return None if pick is None else np.round(np.asarray(pick.means, np.float64), MEANS_DECIMALS).tolist()
+    if pick is None:
+        return None
+    means = np.asarray(pick.means, "<f4")
+    return {"dtype": "float32", "shape": list(means.shape), "base64": base64.b64encode(means.tobytes()).decode()}
+
+
+def read_group_means(value: Any, groups: int) -> np.ndarray:
+    """meta.json's `group_means` as a float32 (groups, 784) array; ValueError saying what is wrong."""
+    shape = [groups, 28 * 28]
+    if not isinstance(value, dict) or value.get("dtype") != "float32" or value.get("shape") != shape:
+        raise ValueError(f"group_means must be {{'dtype': 'float32', 'shape': {shape}, 'base64': ...}}: "
+                         "one mean image per group")
+    try:
+        data = base64.b64decode(str(value.get("base64", "")), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("group_means' base64 is damaged") from None
+    if len(data) != 4 * groups * 28 * 28:
+        raise ValueError(f"group_means holds {len(data)} bytes, not the {4 * groups * 784} of {groups} mean images")
+    return np.frombuffer(data, "<f4").reshape(shape).astype(np.float32)
 
 
 def is_portable_grouped(generator: keras.Model) -> bool:
@@ -88,15 +109,13 @@ def is_portable_grouped(generator: keras.Model) -> bool:
 
 
 def training_generator(generator: keras.Model, means: Any) -> keras.Model:
-    """An export's portable G back in the training form (LatentGroup with its cuts and `means`,
-    k x 784), same weights: what the lab, the browser and D's group judgement read."""
+    """An export's portable G back in the training form (LatentGroup with its cuts and the means
+    from meta.json's `group_means`), same weights: what the lab, the browser and D's group
+    judgement read. ValueError when `means` is not the groups' mean images."""
     pick = generator.get_layer(PICK)
     bounds = np.asarray(pick.bin_boundaries, np.float32)
     k = len(bounds) + 1
-    means = np.asarray(means, np.float32)
-    if means.shape != (k, 28 * 28):
-        raise ValueError(f"group_means must be {k} lists of 784 numbers (one mean image per group), "
-                         f"not an array of shape {means.shape}")
+    means = read_group_means(means, k)
     d = int(generator.input_shape[-1])
     z = keras.Input((d,), name="z")
     latent = LatentGroup(k, name=PICK)

@@ -76,8 +76,7 @@ def test_every_presets_export_opens_in_plain_keras_and_computes_the_same(tmp_pat
         if preset.groups:  # the app reopens it in the training form: same images, same groups
             export = open_export(tmp_path / name)
             np.testing.assert_array_equal(np.asarray(group_layer(export.generator).cuts), np.asarray(group_layer(g).cuts))
-            np.testing.assert_allclose(np.asarray(group_layer(export.generator).means), np.asarray(group_layer(g).means),
-                                       atol=6e-4)
+            np.testing.assert_array_equal(np.asarray(group_layer(export.generator).means), np.asarray(group_layer(g).means))
             np.testing.assert_array_equal(np.asarray(export.generator(z, training=False)), expected[name][0])
     (tmp_path / "names.json").write_text(json.dumps(list(PRESETS)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -118,15 +117,24 @@ def test_an_export_written_with_the_group_layer_still_opens(tmp_path, fast_image
     np.testing.assert_array_equal(np.asarray(group_layer(export.generator).means), np.asarray(group_layer(g).means))
 
 
-def test_a_grouped_export_without_its_group_means_is_refused_in_one_line(tmp_path, fast_images):
+def test_a_grouped_export_with_missing_or_damaged_group_means_is_refused_in_one_line(tmp_path, fast_images):
+    import base64
+
     preset = get_preset("fast")
     g = build_generator(preset)
     fit_generator_groups(g, fast_images[:1000], preset, seed=0)
     write_export(tmp_path / "e", g, _meta(preset))
     meta = json.loads((tmp_path / "e" / "meta.json").read_text())
-    assert len(meta["group_means"]) == preset.groups and len(meta["group_means"][0]) == 784
+    means = meta["group_means"]  # the mean images, exact, readable with numpy alone
+    assert (means["dtype"], means["shape"]) == ("float32", [preset.groups, 784])
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(means["base64"]), "<f4").reshape(preset.groups, 784),
+                                  np.asarray(group_layer(g).means))
+    short = base64.b64encode(base64.b64decode(means["base64"])[:-4]).decode()
     for broken, message in (({k: v for k, v in meta.items() if k != "group_means"}, "lacks its 'group_means'"),
-                            ({**meta, "group_means": meta["group_means"][:3]}, "one mean image per group")):
+                            ({**meta, "group_means": [[0.0] * 784] * preset.groups}, "one mean image per group"),
+                            ({**meta, "group_means": {**means, "shape": [3, 784]}}, "one mean image per group"),
+                            ({**meta, "group_means": {**means, "base64": "not base64!"}}, "base64 is damaged"),
+                            ({**meta, "group_means": {**means, "base64": short}}, "not the 156800 of 50 mean images")):
         (tmp_path / "e" / "meta.json").write_text(json.dumps(broken))
         with pytest.raises(CheckpointError, match=message) as err:
             load_export(tmp_path / "e")
