@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from gan_app.groups import first_numbers_in, nearest_groups
 from gan_app.latent import sample_prior
+from gan_app.models import group_layer
 
 STEPS = 150
 # Random starts: pixel error has local minima, and more starts found them less often than more
@@ -54,8 +55,6 @@ class Projector:
         self.num_classes = int(meta.get("num_classes") or 0)
         self._lo, self._hi = float(meta["output_min"]), float(meta["output_max"])
         self._shell = 1.0 / 3.0 if meta["noise"] == "uniform" else 1.0  # E|z|^2 / d under the prior
-        from gan_app.models import group_layer
-
         pick = None if self.num_classes or not group_starts else group_layer(generator)
         self.groups = None if pick is None else (np.asarray(pick.means), np.asarray(pick.cuts))
         # A grouped G's starts keep z's first number (their group): it takes no step
