@@ -9,7 +9,10 @@ previous checkpoint as the latest.
 
 An export is `generator.keras` + `meta.json` (and, from runs of this project, the discriminator
 of the same step in `discriminator.keras`); `load_export` checks them and refuses anything else
-with one clear message (unsafe Lambda layers included: safe_mode=True).
+with one clear message (unsafe Lambda layers included: safe_mode=True). Exports are written in
+Keras's own layers, so `generator.keras` opens in plain Keras (safe_mode, nothing of this project
+imported); a grouped G is converted to that form and back (gan_app.portable), its group means
+in meta.json. Exports written before that, with the project's group layer, still open here.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import gan_app.models  # noqa: F401  (registers G's group layer, so safe_mode can load it)
+import gan_app.models  # noqa: F401  (registers G's group layer: older exports and checkpoints have it)
 from gan_app.errors import GanAppError
 from gan_app.files import atomic_write_bytes, atomic_write_json
+from gan_app.portable import group_means, is_portable_grouped, portable_generator, training_generator
 
 STATE_DIR = "state"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -181,8 +185,17 @@ def _input_shapes(model: Any) -> Any:
 
 
 def load_generator_file(path: Path, meta: dict[str, Any]):
-    """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images."""
+    """Load a .keras generator with safe_mode=True and check it maps (N, latent_dim) to 28x28 images;
+    a grouped G written in Keras's own layers comes back in the training form, with meta.json's
+    `group_means`."""
     model = _load_model_file(path)
+    if is_portable_grouped(model):
+        if "group_means" not in meta:
+            raise CheckpointError(f"{path.name} picks a group from z, but meta.json lacks its 'group_means'")
+        try:
+            model = training_generator(model, meta["group_means"])
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"{path.name} with meta.json: {exc}") from None
     conditional = bool(meta.get("num_classes"))
     shape_in = _input_shapes(model)
     expected = [(None, meta["latent_dim"]), (None,)] if conditional else (None, meta["latent_dim"])
@@ -303,9 +316,14 @@ def list_exports(root: Path) -> list[Path]:
 
 def write_export(directory: Path, generator: Any, meta: dict[str, Any], discriminator: Any = None) -> None:
     """generator.keras (+ discriminator.keras) + meta.json; meta.json goes last, so a half-written
-    export never looks whole."""
+    export never looks whole. A grouped G is written in Keras's own layers (gan_app.portable),
+    its groups' mean images in meta.json's `group_means`."""
     from gan_app.files import save_model_atomic
 
+    means = group_means(generator)
+    if means is not None:
+        meta = {**meta, "group_means": means}
+        generator = portable_generator(generator)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "meta.json").unlink(missing_ok=True)

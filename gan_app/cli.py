@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fused steps/s in each precision (float32, mixed_bfloat16, mixed_float16), in one process")
     be.add_argument("--latent", action="store_true", help="latent lab: p95 ms from a latent to PNG bytes")
     be.add_argument("--projection", action="store_true",
-                    help="the shipped generator: seconds per image and how often G(z) reads as the same digit, "
-                         "over held-out digits")
+                    help="the shipped generators (or --export DIR): seconds per image and how often G(z) reads as "
+                         "the same digit, over held-out digits, with the server's and the tab's search budgets")
+    be.add_argument("--export", type=Path, action="append", metavar="DIR",
+                    help="an export directory to measure instead of the shipped ones (--projection; repeatable)")
     be.add_argument("--samples", type=_positive, default=200, help="held-out digits (--projection)")
     be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
                     help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
@@ -247,7 +249,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.latent:
         print(json.dumps(bench.bench_latent()))
     elif args.projection:
-        print(json.dumps(bench.bench_projection(args.samples)))
+        print(json.dumps(bench.bench_projection(args.samples, args.export)))
     elif args.time_to_quality:
         print(json.dumps(bench.bench_time_to_quality(preset, args.budget_s, every=args.quality_every, precision=args.precision,
                                                      reference_steps_per_s=args.reference_steps_per_s or 0.0)))

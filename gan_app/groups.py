@@ -77,3 +77,30 @@ def cut_points(shares: np.ndarray, noise: str) -> np.ndarray:
 def groups_of_z(z: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """The group each latent's first coordinate picks (int64, (n,)), as G's group layer does."""
     return np.sum(np.asarray(z)[:, :1] > np.asarray(cuts)[None, :], axis=1).astype(np.int64)
+
+
+def nearest_groups(image: np.ndarray, centroids: np.ndarray, count: int) -> np.ndarray:
+    """The `count` groups (int64) whose mean images are nearest one image (same value range),
+    nearest first: where a search for that image starts (gan_app.project, find.js)."""
+    order = np.argsort(_distances(_flat(np.asarray(image)[None]), np.asarray(centroids, np.float32))[0], kind="stable")
+    return order[:count].astype(np.int64)
+
+
+def first_numbers_in(groups: np.ndarray, cuts: np.ndarray, noise: str) -> np.ndarray:
+    """z's first number for starts in `groups` (float32, (n,)): inside each one's interval between
+    the cuts, the starts of one group spread evenly by the prior's probability (the m starts of
+    a group at its quantiles 1/(m+1), ..., m/(m+1))."""
+    cuts = np.asarray(cuts, np.float64)
+    uniform = noise == "uniform"
+    cdf = (lambda x: (x + 1.0) / 2.0) if uniform else NormalDist().cdf
+    inverse = (lambda p: 2.0 * p - 1.0) if uniform else NormalDist().inv_cdf
+    edges = [0.0, *(cdf(float(c)) for c in cuts), 1.0]  # each group's share of the prior: edges[j] to edges[j + 1]
+    groups = np.asarray(groups, np.int64)
+    if len(groups) and (groups.min() < 0 or groups.max() > len(cuts)):
+        raise ValueError(f"groups run from 0 to {len(cuts)}, not {groups.min()} to {groups.max()}")
+    out = np.empty(len(groups), np.float32)
+    for j in np.unique(groups):
+        rows = np.flatnonzero(groups == j)
+        quantiles = edges[j] + (np.arange(1, len(rows) + 1) / (len(rows) + 1)) * (edges[j + 1] - edges[j])
+        out[rows] = [inverse(float(q)) for q in quantiles]
+    return out

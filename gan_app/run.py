@@ -34,7 +34,8 @@ from gan_app.images import grid_png
 from gan_app.latent import grid_latents, quality_noise
 from gan_app.models import with_precision
 from gan_app.quality import Quality, QualityLog
-from gan_app.step import TrainingStep, make_step
+from gan_app.classic_step import ClassicStep
+from gan_app.step import FusedStep, TrainingStep
 
 CSV_HEADER = ("step", "seconds") + METRICS
 QUALITY_HEADER = ("step", "fid", "score", "covered") + tuple(f"share_{d}" for d in range(10)) + ("label_accuracy",)
@@ -82,6 +83,12 @@ def check_dataset(preset: Preset, dataset: Dataset) -> None:
     if preset.groups > len(dataset):
         raise UsageError(f"preset {preset.name!r} sorts the images into {preset.groups} groups; dataset "
                          f"{dataset.name!r} has only {len(dataset)} images")
+
+
+def make_step(mode: str, preset: Preset, images: np.ndarray, seed: int = 0, labels: np.ndarray | None = None,
+              precision: str = "float32") -> FusedStep | ClassicStep:
+    """The run's training step: the tutorials' recipe for mode "classic", else the fused step."""
+    return ClassicStep(preset, images, seed) if mode == "classic" else FusedStep(preset, images, seed, labels, precision)
 
 
 def read_run_config(run_dir: Path) -> tuple[RunConfig, list[str]]:

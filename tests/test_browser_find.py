@@ -92,6 +92,37 @@ def test_a_search_over_its_time_budget_is_left_to_the_server(lab_server):
     assert got.startswith("this model would take about") and got.endswith("s to search in the tab"), got
 
 
+def test_the_tab_starts_a_grouped_g_where_the_server_does(lab_server, mnist5k):
+    """A grouped G (`fast`): find.js puts its starts in the groups nearest the drawing, z's first
+    number where project.py puts it (its normal quantiles are an approximation: within 1e-5),
+    with the same budget constants."""
+    from gan_app.groups import groups_of_z
+    from gan_app.models import group_layer
+    from gan_app.project import GROUPS_SEARCHED, RESTARTS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
+
+    registry, page = lab_server
+    preset, meta = _meta("fast")
+    g = _with_groups(build_generator(preset), preset, np.random.default_rng(4))
+    key = registry.add(build_bundle(g, None, meta))
+    target01 = (mnist5k.x[4001] / 255.0).astype(np.float32)
+    got = _in_tab(page, key, """
+      const { n, flat, moves } = finder.starts(model, 0, 0, Float32Array.from(args));
+      const first = Array.from({ length: n }, (_, i) => flat[i * model.d]);
+      return { first, moves: Array.from(moves), constants: [finder.GROUPS_SEARCHED, finder.RESTARTS, finder.STEPS,
+        finder.SCREEN, finder.KEEP] };""", target01.ravel().tolist())
+    assert got["constants"] == [GROUPS_SEARCHED, RESTARTS, TAB_STEPS, TAB_SCREEN, TAB_KEEP]
+    server = Projector(g, meta).starts(target01, RESTARTS, seed=0)
+    np.testing.assert_allclose(got["first"], server[:, 0], atol=1e-5)
+    cuts = np.asarray(group_layer(g).cuts)
+    tab_z = np.zeros_like(server)
+    tab_z[:, 0] = got["first"]
+    np.testing.assert_array_equal(groups_of_z(tab_z, cuts), groups_of_z(server, cuts))
+    assert got["moves"][0] == 0 and set(got["moves"][1:]) == {1}
+    found = _in_tab(page, key, "return await finder.find(model, Float32Array.from(args), { steps: 30, budgetS: Infinity });",
+                    target01.ravel().tolist())
+    assert found["z"][0] in set(np.float32(got["first"]).tolist())  # the winner stayed in the group it started in
+
+
 def test_find_in_the_tab_finds_a_held_out_digit_as_well_as_the_server(lab_server, mnist5k):
     """find.js runs project.py's search with about a fifth of its work (every start screened for
     20 steps, the best two taken on to 120): on held-out digits its error stayed within 1.5x of

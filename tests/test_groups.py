@@ -100,3 +100,37 @@ def test_the_default_preset_is_the_recipe_the_readme_states():
     assert (g, d) == (344_770, 76_225)
     readme = open("README.md", encoding="utf-8").read()
     assert f"{g:,}" in readme and f"{d:,}" in readme and "50 groups" in readme
+
+
+def test_find_starts_a_grouped_g_in_the_groups_nearest_the_drawing_and_keeps_each_start_there(images, mnist5k):
+    """z's first number picks the group, a step the gradient cannot cross: the search's starts go
+    to the GROUPS_SEARCHED groups whose mean image is nearest the target, dealt out in turn, and
+    stay in them."""
+    from gan_app.groups import first_numbers_in, nearest_groups
+    from gan_app.project import GROUPS_SEARCHED, Projector
+
+    preset = get_preset("fast")
+    g = build_generator(preset)
+    means, shares = fit_groups(images, preset.groups)
+    cuts = cut_points(shares, preset.noise)
+    set_groups(g, means, cuts)
+    meta = {"latent_dim": preset.latent_dim, "noise": preset.noise, "output_min": -1.0, "output_max": 1.0}
+    projector = Projector(g, meta)
+    target01 = mnist5k.x[4000] / 255.0  # not among the images the groups were fitted on
+    nearest = nearest_groups(target01 * 2 - 1, means, GROUPS_SEARCHED)
+    distances = ((means - (target01 * 2 - 1).reshape(1, -1)) ** 2).sum(axis=1)
+    np.testing.assert_array_equal(nearest, np.argsort(distances)[:GROUPS_SEARCHED])
+    z0 = projector.starts(target01, 16, seed=0)
+    picked = groups_of_z(z0, cuts)
+    np.testing.assert_array_equal(picked, np.tile(nearest, 4))  # 4 starts in each, nearest first
+    for j in nearest:  # a group's starts spread inside its interval between the cuts
+        first = np.sort(z0[picked == j, 0])
+        assert len(np.unique(first)) == 4
+    np.testing.assert_array_equal(z0[:, 0], first_numbers_in(np.tile(nearest, 4), cuts, preset.noise))
+    # the other numbers are the prior's draws, as for any generator
+    np.testing.assert_array_equal(z0[:, 1:], Projector(g, meta, group_starts=False).starts(target01, 16, 0)[:, 1:])
+    found = projector.project(target01, steps=25, screen=10, keep=2)
+    assert found.z[0] in set(z0[:, 0])  # the winner's group is still the one it started in
+    assert groups_of_z(found.z[None], cuts)[0] in nearest
+    with pytest.raises(ValueError, match="groups run from 0 to 49"):
+        first_numbers_in(np.array([preset.groups]), cuts, preset.noise)

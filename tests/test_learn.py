@@ -14,7 +14,8 @@ from gan_app.live import LiveTrainer
 from gan_app.model_graph import preset_diagram
 from gan_app.models import build_discriminator, build_generator
 from gan_app.slowmo import SUB_STEPS, SlowMotion
-from gan_app.step import ClassicStep, FusedStep
+from gan_app.classic_step import ClassicStep
+from gan_app.step import FusedStep
 from gan_app.trap import RECIPES, run_trap
 
 from conftest import wait_for

@@ -6,7 +6,8 @@ from conftest import weights_of
 from gan_app.config import get_preset
 from gan_app.data import scale_to_range
 from gan_app.config import METRICS
-from gan_app.step import ClassicStep, FusedStep
+from gan_app.classic_step import ClassicStep
+from gan_app.step import FusedStep
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
+from gan_app.classic_step import ClassicStep
 from gan_app.config import Preset
 from gan_app.data import DEFAULT_DATASET, load_dataset, scale_to_range
-from gan_app.step import ClassicStep, FusedStep, device_name, make_step
+from gan_app.run import make_step
+from gan_app.step import FusedStep, device_name
 
 
 def steps_per_second(step: FusedStep | ClassicStep, steps: int, warmup: int, repeats: int = 3) -> float:
@@ -210,33 +212,43 @@ def bench_latent(repeats: int = 300) -> dict:
     }
 
 
-def bench_projection(samples: int = 200) -> dict:
+def bench_projection(samples: int = 200, exports: list | None = None) -> dict:
     """`project` on held-out digits (the classifier's held-out split of mnist5k, 10% per digit),
-    for each shipped generator: seconds per image after the first (which traces) and how often
-    the reference classifier reads G(z) as the digit's own label."""
+    for each shipped generator (or each export directory in `exports`): seconds per image after
+    the first (which traces) and how often the reference classifier reads G(z) as the digit's own
+    label, with the server's budget and with the tab's (find.js: TAB_STEPS, TAB_SCREEN, TAB_KEEP).
+    A grouped generator is also searched from random starts, as before its starts used the groups."""
     import numpy as np
 
     from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
     from gan_app.classifier import QualityMeter, split
-    from gan_app.project import RESTARTS, RESTARTS_PER_DIGIT, STEPS, Projector
+    from gan_app.project import RESTARTS, RESTARTS_PER_DIGIT, STEPS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
 
     ds = load_dataset(DEFAULT_DATASET)
     held = np.random.default_rng(0).permutation(split(ds)[1])[:samples]
     meter = QualityMeter()
     rows = {"device": device_name(), "samples": len(held), "steps": STEPS, "restarts": RESTARTS,
-            "restarts_per_digit": RESTARTS_PER_DIGIT}
-    for directory in (SHIPPED_EXPORT, SHIPPED_CONDITIONAL):
-        export = open_export(directory)
-        projector = Projector(export.generator, export.meta)
+            "restarts_per_digit": RESTARTS_PER_DIGIT, "tab": {"steps": TAB_STEPS, "screen": TAB_SCREEN, "keep": TAB_KEEP}}
+    budgets = {"server": {}, "tab": {"steps": TAB_STEPS, "screen": TAB_SCREEN, "keep": TAB_KEEP}}
+
+    def measure(projector: Projector, budget: dict) -> dict:
         t0 = time.perf_counter()
-        projector.project(ds.x[held[0]])
+        projector.project(ds.x[held[0]], **budget)
         first = time.perf_counter() - t0
-        found = [projector.project(ds.x[i]) for i in held]
+        found = [projector.project(ds.x[i], **budget) for i in held]
         reads = meter.features_and_probs(np.stack([f.image01 for f in found]))[1].argmax(axis=1)
         seconds = np.array([f.seconds for f in found])
-        rows[export.name] = {"same_digit": round(float(np.mean(reads == ds.y[held])), 4),
-                             "mse_mean": round(float(np.mean([f.mse for f in found])), 5),
-                             "seconds_mean": round(float(seconds.mean()), 3),
-                             "seconds_p95": round(float(np.percentile(seconds, 95)), 3),
-                             "seconds_first": round(first, 3)}
+        return {"same_digit": round(float(np.mean(reads == ds.y[held])), 4),
+                "mse_mean": round(float(np.mean([f.mse for f in found])), 5),
+                "seconds_mean": round(float(seconds.mean()), 3),
+                "seconds_p95": round(float(np.percentile(seconds, 95)), 3),
+                "seconds_first": round(first, 3)}
+
+    for directory in exports or (SHIPPED_EXPORT, SHIPPED_CONDITIONAL):
+        export = open_export(directory)
+        projector = Projector(export.generator, export.meta)
+        row = rows[export.name] = {budget: measure(projector, kw) for budget, kw in budgets.items()}
+        if projector.groups is not None:
+            random_starts = Projector(export.generator, export.meta, group_starts=False)
+            row["random_starts"] = {budget: measure(random_starts, kw) for budget, kw in budgets.items()}
     return rows
