@@ -22,7 +22,8 @@ from typing import Any, Iterable
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from gan_app.bench.tab import EmulatedViewer, ViewerStats, http_get
+from gan_app.bench.http import http_get
+from gan_app.bench.tab import EmulatedViewer, ViewerStats
 from gan_app.bench.viewers import _read_step, _rss_mb, on_fresh_servers, pct, start_training
 
 FIRST_VISIT = ("lab.js", "runtime.js", "model.js", "net.js", "latent.js", "draw.js", "tools.js", "share.js",
