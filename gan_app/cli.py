@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--students", type=_count, nargs="+", metavar="N",
                     help="class sizes on the latent lab: N emulated students explore while the run trains "
                          "(the --viewers format); each size gets a fresh server for --seconds")
+    be.add_argument("--follow", action="store_true",
+                    help="with --students: they follow the presenter's lab, which moves once a second "
+                         "(follow_p95_ms: a move -> the view in a follower's tab)")
 
     pj = sub.add_parser("project", help="find an image in a generator's latent space; writes z as .npy")
     pj.add_argument("export", type=Path, help="an export directory (generator.keras + meta.json)")
@@ -228,6 +231,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
     seconds = args.seconds or 30
     served = {} if args.warmup is None else {"warmup_steps": args.warmup}  # a served run's steps before measuring
+    if args.follow and not args.students:
+        raise UsageError("--follow goes with --students N: the class that follows the presenter")
     if args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
@@ -239,6 +244,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
         window = {} if args.seconds is None else {"window_s": args.seconds}
         print(json.dumps(bench_find_burst(args.find_burst, preset=preset.name, chromium=args.chromium,
                                           **served, **window)))
+    elif args.students and args.follow:
+        from gan_app.bench.follow import bench_follow
+
+        for row in bench_follow(args.students, seconds, preset.name, **served):
+            print(json.dumps(row), flush=True)
     elif args.students:
         from gan_app.bench.students import bench_students
 

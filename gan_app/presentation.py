@@ -60,6 +60,15 @@ def checked_view(message: Any) -> dict[str, Any] | None:
     return {"key": key, "state": state, "model": model}
 
 
+def encode_view(z: list[float], tab: str = "SeFa", sefa: list[float] | None = None, digit: int | None = None,
+                where: str = "the presenter's point") -> str:
+    """A view as the lab's share.js encodes it (base64url JSON, z to 3 decimals): what a
+    presenter's lab sends (the benchmark's emulated presenter, and the tests)."""
+    view = {"v": 1, "z": [round(float(v), 3) for v in z], "digit": digit, "tab": tab, "where": where,
+            "alpha": {"SeFa": list(sefa or [0.0] * 5), "PCA": [0.0] * 5}, "towards": None, "amount": 0}
+    return base64.urlsafe_b64encode(json.dumps(view).encode()).decode().rstrip("=")
+
+
 class Presentation:
     """Whether the presenter leads, the view followers show, and who may lead."""
 

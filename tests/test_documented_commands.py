@@ -48,7 +48,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # bench modes that start dashboard servers: each runs once, its documented lines merged
 SERVED = ("--viewers", "--students", "--find-burst", "--dashboard")
 # flags that take no value
-FLAGS = {"--json", "--chromium", "--dashboard", "--latent", "--precisions", "--projection", "--time-to-quality"}
+FLAGS = {"--json", "--chromium", "--dashboard", "--latent", "--precisions", "--projection", "--time-to-quality",
+         "--follow"}
 # placeholders of option values (the docs' metavars)
 PLACEHOLDERS = {"P": "fast", "D": "mnist5k", "B": "16", "K": "1", "M": "1", "S": "0", "E": "1", "R": "1",
                 "X": "float32", "LR": "0.0005", "DECAY": "0.99", "GAMMA": "1", "T": "1", "N": "1"}
@@ -204,7 +205,8 @@ def mapped(line: Documented, scratch: Path) -> list[str]:
 
 
 def _served_mode(argv: list[str]) -> str | None:
-    return next((w for w in argv if w in SERVED), None) if argv[0] == "bench" else None
+    mode = next((w for w in argv if w in SERVED), None) if argv[0] == "bench" else None
+    return f"{mode} --follow" if mode == "--students" and "--follow" in argv else mode  # a bench of its own
 
 
 def merge(argvs: list[list[str]]) -> list[str]:

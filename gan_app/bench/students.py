@@ -149,13 +149,13 @@ class EmulatedStudent(EmulatedViewer):
                          additional_headers={"Origin": self.origin, "X-Forwarded-For": self.address},
                          max_size=None, compression=None, ping_interval=None)
 
-        def handle(text: str) -> None:
-            message = json.loads(text)
-            live = message.get("live")
-            if live and live["key"] not in self.keys:
-                self._spawn(self._version(live["key"], time.perf_counter()))
+        await self._consume(opened, lambda text: self.lab_message(json.loads(text)), "dropped lab socket", path)
 
-        await self._consume(opened, handle, "dropped lab socket", path)
+    def lab_message(self, message: dict[str, Any]) -> None:
+        """What the lab's socket says, as the tab's script reads it: a new live version is fetched."""
+        live = message.get("live")
+        if live and live["key"] not in self.keys:
+            self._spawn(self._version(live["key"], time.perf_counter()))
 
     async def act(self) -> None:
         """Once a second: what a student does. Sliders and tools are drawn in the tab; the
