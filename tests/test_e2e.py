@@ -227,6 +227,8 @@ def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
             choice.press_sequentially("our")
             page.get_by_role("option", name="our-digits (uploaded)").click()
             page.get_by_role("button", name="Apply settings and Reset").click()
+            page.get_by_text("Reset: press Start to train with these settings.").wait_for(timeout=60_000)
+            page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
             page.get_by_role("button", name="Start", exact=True).click()
             wait_until(lambda: read_step(page) > 0, what="training on the uploaded images")
             assert page.locator(".gan-message.error").count() == 0
