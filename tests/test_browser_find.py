@@ -172,6 +172,7 @@ def test_in_the_dashboard_find_runs_in_the_tab_and_the_class_gets_the_drawing(tm
             page.get_by_role("button", name="Find in latent space").click()
             page.locator("[data-lab='caption']").filter(
                 has_text="a student #1 (the drawing), found in latent space").wait_for(timeout=120_000)
+            page.get_by_text("found in this tab in").wait_for(timeout=60_000)  # the page run after the answer
             assert page.get_by_text("found in this tab in").count() == 1
             page.locator("[data-lab='b-kind'] option[value='a student #1']").wait_for(state="attached", timeout=30_000)
             assert SEARCHED not in (tmp_path / "server.log").read_text(errors="replace")
