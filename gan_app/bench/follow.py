@@ -65,13 +65,20 @@ async def _lead(presenter: EmulatedStudent, token: str, key: str, latent_dim: in
     rng = np.random.default_rng(0)
     path = f"{presenter.data['socket']}?key={key}&live=1"
     async with connect(f"ws://{presenter.host}:{presenter.port}{path}", max_size=None, compression=None,
+                       ping_interval=None,
                        additional_headers={"Origin": presenter.origin, "X-Forwarded-For": presenter.address}) as ws:
+        async def drain() -> None:  # the presenter's lab hears its own views too, and reads them, as a tab does
+            async for _ in ws:
+                pass
+
+        reader = asyncio.ensure_future(drain())
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             state = encode_view(rng.standard_normal(latent_dim).tolist(), sefa=rng.uniform(-3, 3, 5).round(1).tolist())
             sent[state] = time.perf_counter()
             await ws.send(json.dumps({"token": token, "lead": {"key": key, "state": state, "model": "live"}}))
             await asyncio.sleep(MOVE_EVERY_S)
+        reader.cancel()
 
 
 async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, latent_dim: int) -> dict[str, Any]:
