@@ -165,6 +165,7 @@ def test_d_scores_then_a_click_on_the_live_grid_explores_that_sample_in_the_lab(
 
 
 def _draw(page, canvas, points):
+    canvas.scroll_into_view_if_needed()  # the mouse draws only where the page shows the pad
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * points[0][0], box["y"] + box["height"] * points[0][1])
     page.mouse.down()
