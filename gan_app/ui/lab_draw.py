@@ -33,11 +33,6 @@ FIND_FAILED = "lab_find_failed"  # why the tab's latest search fell back to the 
 ASKED_COUNT = "lab_find_count"  # this session's searches so far: numbers each request
 
 
-def class_points(model: LabGenerator) -> dict[str, tuple[np.ndarray, int | None]]:
-    """Drawings the class found in this generator's latent space, newest first."""
-    return CLASS_POINTS.of(model.version)
-
-
 def class_points_json(version: str) -> list[dict[str, Any]]:
     """The class's drawings for a generator version, as the browser lab reads them."""
     return CLASS_POINTS.as_json(version)
@@ -207,7 +202,7 @@ def moderation(version: str, model_of: Callable[[], LabGenerator | None]) -> Non
 def point_choice(model: LabGenerator, seed_of: Callable[[int], np.ndarray]) -> tuple[np.ndarray, int | None, str]:
     """B for the paths: a seed's z, or a drawing the class found in this generator (with its
     digit, for a conditional one)."""
-    points = class_points(model)
+    points = CLASS_POINTS.of(model.version)
     options = ["a seed", *points]
     choice = st.selectbox("B is", options, key="lab_b_kind", help="Drawings the class found in latent space appear here.")
     if choice == "a seed" or choice not in points:

@@ -81,7 +81,8 @@ class LiveFeed:
 
 
 class Announcer:
-    """The open labs' sockets: the live version and the class's drawings, pushed to each."""
+    """The open labs' sockets: the live version, the class's drawings, the presenter's view and
+    spotlights, pushed to each."""
 
     def __init__(self, feed: LiveFeed, spread_s: float = ANNOUNCE_SPREAD_S,
                  presentation: Presentation | None = None) -> None:
@@ -134,47 +135,33 @@ class Announcer:
                         loop.call_later(self._spread.uniform(0.0, self.spread_s), self._put, queue, text)
             await asyncio.sleep(1.0)
 
-    def present_changed(self, view: dict[str, Any] | None) -> None:
-        """From any thread: the presenter's view (None: Present switched on or off), to every lab
-        at once (each follower draws it itself)."""
+    def _broadcast(self, message: dict[str, Any], key: str | None = None) -> None:
+        """From any thread: `message` to every open lab (of model version `key` only, if given)."""
         loop = self._loop
         if loop is None:
             return
-        text = json.dumps({"present": {"on": self.presentation.on, "view": view}})
-
-        def push() -> None:
-            for queue in list(self._subscribers):
-                self._put(queue, text)
-
-        loop.call_soon_threadsafe(push)
-
-    def spotlight(self, key: str, name: str, z: list[float], digit: int | None) -> None:
-        """From any thread: the presenter puts one of the class's drawings (of model version
-        `key`, already checked when it was shared) on every open lab."""
-        loop = self._loop
-        if loop is None:
-            return
-        text = json.dumps({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
-
-        def push() -> None:
-            for queue in list(self._subscribers):
-                self._put(queue, text)
-
-        loop.call_soon_threadsafe(push)
-
-    def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
-        """From any thread: the class's drawings for model version `key` are now `points`."""
-        loop = self._loop
-        if loop is None:
-            return
-        text = json.dumps({"class_points": points})
+        text = json.dumps(message)
 
         def push() -> None:
             for queue, sub in list(self._subscribers.items()):
-                if sub["key"] == key:
+                if key is None or sub["key"] == key:
                     self._put(queue, text)
 
         loop.call_soon_threadsafe(push)
+
+    def present_changed(self, view: dict[str, Any] | None) -> None:
+        """The presenter's view (None: Present switched on or off), to every lab at once (each
+        follower draws it itself)."""
+        self._broadcast({"present": {"on": self.presentation.on, "view": view}})
+
+    def spotlight(self, key: str, name: str, z: list[float], digit: int | None) -> None:
+        """The presenter puts one of the class's drawings (of model version `key`, checked when
+        it was shared) on every open lab."""
+        self._broadcast({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
+
+    def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
+        """The class's drawings for model version `key` are now `points`: to the labs drawing it."""
+        self._broadcast({"class_points": points}, key)
 
 
 def _current_trainer() -> Any:
