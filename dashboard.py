@@ -11,6 +11,7 @@ import_tensorflow_quietly()  # before anything below imports it, so its start-up
 
 from gan_app.ui.common import current_trainer  # noqa: E402
 from gan_app.ui.lab_feed import ANNOUNCER, FEED  # noqa: E402
+from gan_app.ui.lab_game import DESK  # noqa: E402
 from gan_app.ui.lab_routes import lab_routes  # noqa: E402
 from gan_app.ui.live_channel import LiveChannel, closing, live_routes  # noqa: E402
 
@@ -26,5 +27,6 @@ def _stop_training() -> None:
         trainer.close()
 
 
-app = st.App("gan_app/ui/main.py", routes=live_routes(LiveChannel(_snapshot)) + lab_routes(FEED, ANNOUNCER),
+app = st.App("gan_app/ui/main.py",
+             routes=live_routes(LiveChannel(_snapshot)) + lab_routes(FEED, ANNOUNCER, desk=DESK),
              lifespan=lambda _: closing(_stop_training))

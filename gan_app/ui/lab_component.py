@@ -30,6 +30,9 @@ CSS = """
 .gan-lab .lab-verdict { margin-top: 0.5rem; font-weight: 600; }
 .gan-lab .lab-slider { display: grid; grid-template-columns: 9rem 1fr 3rem; gap: 0.5rem; align-items: center; }
 .gan-lab .lab-map { width: 100%; max-width: 420px; cursor: crosshair; }
+.gan-lab .lab-game { border: 1px solid rgba(128, 128, 128, 0.4); border-radius: 0.5rem; padding: 0.5rem 0.8rem; margin: 0.5rem 0; }
+.gan-lab .lab-game h4 { margin: 0 0 0.3rem 0; }
+.gan-lab .lab-game-card { width: 168px; height: 168px; background: black; margin: 0.3rem 0; }
 .gan-lab .lab-follow { display: block; margin: 0.3rem 0; font-weight: 600; }
 .gan-lab .lab-link { width: 100%; max-width: 36rem; font-size: 0.8rem; }
 .gan-lab .lab-value { font-variant-numeric: tabular-nums; text-align: right; }
@@ -61,14 +64,15 @@ _component = st.components.v2.component("gan_app.lab", html=HTML, css=CSS, js=JS
 
 def browser_lab(key: str, step: int | None, live: bool, point: dict[str, Any] | None,
                 class_points: list[dict[str, Any]], link_model: str | None = None,
-                lead_token: str | None = None) -> str | None:
+                lead_token: str | None = None, game_token: str | None = None) -> str | None:
     """The lab drawn in this tab for model version `key`; the tab's message when it could not
     run the generator (None while it runs). `link_model`: how the tab's URL names the generator;
-    `lead_token`: the presenter's, on the presenter's page while Present is on (the tab leads)."""
+    `lead_token`: the presenter's, on the presenter's page while Present is on (the tab leads);
+    `game_token`: on a presenter's page, the lab shows the class's Real or fake? curve."""
     result: Any = _component(
         data={"base": at_base(STATIC_BASE), "models": at_base(MODELS + "/"), "socket": at_base(SOCKET), "key": key,
               "step": step, "live": live, "point": point, "class_points": class_points, "link_model": link_model,
-              "lead_token": lead_token},
+              "lead_token": lead_token, "game_token": game_token},
         key="lab_browser", default={"failed": None}, on_failed_change=lambda: None)
     failed = getattr(result, "failed", None)
     return failed if isinstance(failed, str) else None

@@ -40,7 +40,7 @@ class LiveFeed:
 
     def __init__(self, trainer: Callable[[], Any], registry: Registry = REGISTRY, min_s: float = COPY_MIN_S,
                  max_s: float = COPY_MAX_S) -> None:
-        self._trainer = trainer
+        self.trainer = trainer
         self._registry = registry
         self._lock = threading.Lock()
         self.every_steps = DEFAULT_EVERY_STEPS
@@ -53,7 +53,7 @@ class LiveFeed:
         """The newest copy, taken now if it is due (blocks: call from a thread, not the loop)."""
         from gan_app.latent import grid_latents
 
-        trainer = self._trainer()
+        trainer = self.trainer()
         if trainer is None:
             return None
         snap = trainer.snapshot()
@@ -92,16 +92,18 @@ class Announcer:
         self.spread_s = spread_s
         self._spread = random.Random()
         self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.extra_state: dict[str, Callable[[], Any]] = {}  # more of what a lab hears first (the game's state)
         self._task: asyncio.Task | None = None
 
     def subscribe(self, key: str, live: bool) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=8)
         self._subscribers[queue] = {"key": key, "live": live}
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         if live and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._watch_live())
-        self._put(queue, json.dumps({"present": self.presentation.current()}))  # a tab opened mid-lesson joins in
+        first = {"present": self.presentation.current(), **{name: state() for name, state in self.extra_state.items()}}
+        self.put(queue, json.dumps(first))  # a tab opened mid-lesson joins in
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
@@ -111,7 +113,7 @@ class Announcer:
         if queue in self._subscribers:
             self._subscribers[queue]["key"] = key
 
-    def _put(self, queue: asyncio.Queue, message: str) -> None:
+    def put(self, queue: asyncio.Queue, message: str) -> None:
         if queue not in self._subscribers:  # left before a spread announcement reached it
             return
         if queue.full():  # a tab that reads nothing gets only what is newest
@@ -132,12 +134,12 @@ class Announcer:
                 loop = asyncio.get_running_loop()
                 for queue, sub in list(self._subscribers.items()):
                     if sub["live"]:  # spread over a short window: the tabs do not all fetch it at once
-                        loop.call_later(self._spread.uniform(0.0, self.spread_s), self._put, queue, text)
+                        loop.call_later(self._spread.uniform(0.0, self.spread_s), self.put, queue, text)
             await asyncio.sleep(1.0)
 
-    def _broadcast(self, message: dict[str, Any], key: str | None = None) -> None:
+    def broadcast(self, message: dict[str, Any], key: str | None = None) -> None:
         """From any thread: `message` to every open lab (of model version `key` only, if given)."""
-        loop = self._loop
+        loop = self.loop
         if loop is None:
             return
         text = json.dumps(message)
@@ -145,23 +147,23 @@ class Announcer:
         def push() -> None:
             for queue, sub in list(self._subscribers.items()):
                 if key is None or sub["key"] == key:
-                    self._put(queue, text)
+                    self.put(queue, text)
 
         loop.call_soon_threadsafe(push)
 
     def present_changed(self, view: dict[str, Any] | None) -> None:
         """The presenter's view (None: Present switched on or off), to every lab at once (each
         follower draws it itself)."""
-        self._broadcast({"present": {"on": self.presentation.on, "view": view}})
+        self.broadcast({"present": {"on": self.presentation.on, "view": view}})
 
     def spotlight(self, key: str, name: str, z: list[float], digit: int | None) -> None:
         """The presenter puts one of the class's drawings (of model version `key`, checked when
         it was shared) on every open lab."""
-        self._broadcast({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
+        self.broadcast({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
 
     def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
         """The class's drawings for model version `key` are now `points`: to the labs drawing it."""
-        self._broadcast({"class_points": points}, key)
+        self.broadcast({"class_points": points}, key)
 
 
 def _current_trainer() -> Any:

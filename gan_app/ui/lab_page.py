@@ -24,6 +24,7 @@ from gan_app.ui.common import can_control, get_trainer, run_control
 from gan_app.ui.lab_component import browser_lab
 from gan_app.ui.lab_draw import class_points_json, moderation, your_digit
 from gan_app.ui.lab_feed import ANNOUNCER, FEED
+from gan_app.ui.lab_game import DESK
 from gan_app.ui.lab_server import render_on_server
 from gan_app.ui.lab_state import apply_pending, ask_for_live_sample, point_for_browser, take
 from gan_app.ui.models_page import MODEL_KEY, _cached_export
@@ -34,6 +35,7 @@ SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT,
            "mnist5k-conditional (shipped, choose the digit)": SHIPPED_CONDITIONAL}
 ON_SERVER = "lab_on_server"  # this tab asked for the server-drawn lab
 PRESENT_KEY = "lab_present"  # the presenter's Present switch (the server's state, shown)
+GAME_KEY = "lab_game"  # the presenter's Real or fake? switch (the server's state, shown)
 _export_lock = threading.Lock()
 
 
@@ -114,6 +116,24 @@ def _present() -> str | None:
 def _switch_present() -> None:
     presentation = ANNOUNCER.presentation
     run_control(st.session_state, presentation.start if st.session_state.get(PRESENT_KEY) else presentation.stop)
+
+
+def _game() -> str | None:
+    """The presenter's switch for Real or fake? (the class plays against D); the game's token
+    for a presenter's lab (it shows the class's curve), else None."""
+    game = DESK.game
+    if not can_control(st.session_state):
+        return None
+    st.session_state[GAME_KEY] = game.on
+    st.toggle("Real or fake?: the class plays against D", key=GAME_KEY, on_change=_switch_game,
+              help="Every student's lab deals real digits and the live generator's fakes to tell apart; your lab "
+                   "plots the class's accuracy beside D's, by the run's step. Each student sees only their own score.")
+    return game.token()
+
+
+def _switch_game() -> None:
+    game = DESK.game
+    run_control(st.session_state, game.start if st.session_state.get(GAME_KEY) else game.stop)
 
 
 def _from_link() -> None:
@@ -213,7 +233,7 @@ def render() -> None:
         model_of = lambda: model  # noqa: E731
     else:
         failed = browser_lab(key, step, source == "Live run", point_for_browser(), class_points_json(key),
-                             _link_name(source), _present())
+                             _link_name(source), _present(), _game())
         if failed:
             st.warning(f"This tab could not run the generator ({failed}): switch on "
                        "\"Draw on the server\" above.")

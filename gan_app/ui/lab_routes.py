@@ -12,7 +12,9 @@ the live run's newest version and the class's drawings.
   live run changes (to each tab at a random moment of ANNOUNCE_SPREAD_S, so a class does not
   fetch the new version all at once), and `{"class_points": [...]}` when the class's drawings
   for K change. A tab sends `{"key": K}` when it draws another version: small messages, a
-  bounded number a minute, at most GAN_APP_SOCKETS_PER_CLIENT sockets from one address.
+  bounded number a minute, at most GAN_APP_SOCKETS_PER_CLIENT sockets from one address. The
+  presenter's lab leads with `{"token", "lead"}` (gan_app.presentation); Real or fake? travels
+  on it too (`{"play": ...}`, `{"watch_game": token}`: gan_app/ui/lab_game.py), one player a socket.
 
 Every route also answers under Streamlit's `server.baseUrlPath` (gan_app/ui/url_base.py).
 
@@ -31,8 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gan_app.game import PLAYER
 from gan_app.lab_bundle import REGISTRY, Registry
 from gan_app.ui.lab_feed import Announcer, LiveFeed
+from gan_app.ui.lab_game import GameDesk
 from gan_app.ui.shared import SharedRenders
 from gan_app.ui.socket_guard import (CLOSE_POLICY, OPEN_CAPS, ConnectionCap, client_address, origin_allowed,
                                      per_client_limit, receive_small, refuse)
@@ -113,14 +117,16 @@ def _file_response(data: bytes, zipped: bytes | None, kind: str, request: Any, h
 
 
 def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGISTRY,
-               cap: ConnectionCap | None = None) -> list[Any]:
+               cap: ConnectionCap | None = None, desk: GameDesk | None = None) -> list[Any]:
     """The lab's routes, for st.App (under the server's base path too); at most `cap` open labs
-    (by default MAX_LAB_SOCKETS, GAN_APP_SOCKETS_PER_CLIENT of them from one address)."""
+    (by default MAX_LAB_SOCKETS, GAN_APP_SOCKETS_PER_CLIENT of them from one address). `desk`:
+    the class's Real or fake? game (by default one for these routes)."""
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket
 
     cap = cap if cap is not None else ConnectionCap(MAX_LAB_SOCKETS, per_client_limit(), "open labs")
+    desk = desk if desk is not None else GameDesk(feed, announcer, registry)
     OPEN_CAPS["labs"] = cap
 
     async def static(request: Any) -> Any:
@@ -170,6 +176,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
             async def receive() -> None:
                 sent: list[float] = []
                 leads = False  # this lab has led the class: it may send a move every few frames
+                player: str | None = None  # the one player of the game this socket plays as
                 while (text := await receive_small(websocket, MAX_LAB_MESSAGE)) is not None:
                     now = time.monotonic()
                     sent = [t for t in sent if now - t < 60.0] + [now]
@@ -185,6 +192,16 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
                     if "lead" in message:  # ignored unless it holds the presenter's token
                         leads = announcer.presentation.lead(message.get("token"), message["lead"]) or leads
                         continue
+                    if "play" in message:
+                        play = message["play"]
+                        asked_player = play.get("player") if isinstance(play, dict) else None
+                        player = player or (asked_player if isinstance(asked_player, str) and PLAYER.fullmatch(asked_player) else None)
+                        if player is not None and asked_player == player:
+                            await desk.turn(queue, player, play)
+                        continue
+                    if "watch_game" in message:
+                        desk.watch(queue, message["watch_game"])
+                        continue
                     asked = message.get("key", "")
                     if isinstance(asked, str) and KEY.fullmatch(asked):
                         announcer.follow(queue, asked)
@@ -194,6 +211,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 announcer.unsubscribe(queue)
+                desk.leave(queue)
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

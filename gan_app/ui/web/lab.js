@@ -9,6 +9,7 @@ import { paint, cellAt } from "./draw.js";
 import { h, buildTools } from "./tools.js";
 import { decodeState, encodeState, stateInHash, withState } from "./share.js";
 import { Follower } from "./follow.js";
+import { Game } from "./game.js";
 
 // The lab's socket: refused tries in a row before it stops (and says so), the first wait,
 // doubled after each, and how long a socket must stay open to count as connected.
@@ -29,6 +30,7 @@ class Lab {
     this.timings = [];
     this.status = h("div", { class: "lab-status", "data-lab": "status" }, "Loading the generator into this tab...");
     this.follower = new Follower(this);
+    this.game = new Game(this);
     root.replaceChildren(this.status);
     root.__lab = this;
   }
@@ -49,13 +51,13 @@ class Lab {
     if (first) {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
-      this.root.replaceChildren(this.status, this.follower.el, this.ui.el);
+      this.root.replaceChildren(this.status, this.follower.el, this.game.el, this.ui.el);
       this.applyShared(decodeState(stateInHash(window.location.hash), model.d, model.k)) ||
         this.applyPoint(this.data.point) || this.reseed(this.s.seed);
     } else if (model.d !== this.s.base.length || model.k !== this.ui.model.k) {
       this.s.digit = model.k ? Math.min(this.s.digit ?? 7, model.k - 1) : null;
       this.ui = buildTools(this, model);
-      this.root.replaceChildren(this.status, this.follower.el, this.ui.el);
+      this.root.replaceChildren(this.status, this.follower.el, this.game.el, this.ui.el);
       this.reseed(this.s.seed);
     }
     this.ui.model = model;
@@ -84,6 +86,7 @@ class Lab {
       const ws = new WebSocket(url);
       const opened = Date.now();
       this.ws = ws;
+      ws.onopen = () => this.game.connected();
       ws.onmessage = (event) => {
         failures = 0;
         const msg = JSON.parse(event.data);
@@ -91,6 +94,9 @@ class Lab {
         if (msg.class_points) { this.classPoints = msg.class_points; this.ui.refreshPoints(); }
         if (msg.present) this.follower.heard(msg.present);
         if (msg.spotlight) this.follower.spotlit(msg.spotlight).catch(console.error);
+        if (msg.game) this.game.heard(msg.game);
+        if (msg.turn) this.game.turn(msg.turn).catch(console.error);
+        if (msg.class_curve) this.game.curve(msg.class_curve);
       };
       ws.onclose = (event) => {
         if (this.closed) return;
@@ -287,8 +293,11 @@ class Lab {
 export function render(root, data) {
   const lab = root.__lab;
   if (lab && lab.data.base === data.base && lab.data.live === data.live && lab.model) {
+    const watched = lab.data.game_token;
     lab.data = data;
     lab.follower.mark();  // the page may have made this tab the leader, or no longer
+    lab.game.mark();
+    if (data.game_token && data.game_token !== watched) lab.game.connected();  // unlocked: the class's curve
     if (data.class_points) { lab.classPoints = data.class_points; lab.ui.refreshPoints(); }
     if (data.key !== lab.model.key) lab.use(data.key, data.step).catch((err) => fail(root, err));
     else lab.applyPoint(data.point);
