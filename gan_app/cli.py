@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="N students' Find answers (searched in their tabs) reach the server within 5 s while the run "
                          "trains: page runs, speed kept; with --chromium one real tab's search time")
     be.add_argument("--chromium", action="store_true",
-                    help="with --students: one real Chromium student beside them (slider -> image timings); "
+                    help="with --students: one real Chromium student beside them (slider -> image timings; with "
+                         "--follow: presenter move -> the image in its tab); "
                          "with --find-burst: one real tab's Find")
     be.add_argument("--students", type=_count, nargs="+", metavar="N",
                     help="class sizes on the latent lab: N emulated students explore while the run trains "
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--follow", action="store_true",
                     help="with --students: they follow the presenter's lab, which moves once a second "
                          "(follow_p95_ms: a move -> the view in a follower's tab)")
+    be.add_argument("--play", action="store_true",
+                    help="with --students: they play Real or fake?, an answer about every 2 s "
+                         "(answers_per_s, class_curve_updates_per_min: the presenter's curve)")
 
     pj = sub.add_parser("project", help="find an image in a generator's latent space; writes z as .npy")
     pj.add_argument("export", type=Path, help="an export directory (generator.keras + meta.json)")
@@ -231,8 +235,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset).replace(batch_size=args.batch_size)
     seconds = args.seconds or 30
     served = {} if args.warmup is None else {"warmup_steps": args.warmup}  # a served run's steps before measuring
-    if args.follow and not args.students:
-        raise UsageError("--follow goes with --students N: the class that follows the presenter")
+    if (args.follow or args.play) and not args.students:
+        raise UsageError("--follow and --play go with --students N: the class that follows or plays")
+    if args.follow and args.play:
+        raise UsageError("choose --follow or --play: one class activity per bench")
     if args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
@@ -247,7 +253,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.students and args.follow:
         from gan_app.bench.follow import bench_follow
 
-        for row in bench_follow(args.students, seconds, preset.name, **served):
+        for row in bench_follow(args.students, seconds, preset.name, chromium=args.chromium, **served):
+            print(json.dumps(row), flush=True)
+    elif args.students and args.play:
+        from gan_app.bench.play import bench_play
+
+        for row in bench_play(args.students, seconds, preset.name, **served):
             print(json.dumps(row), flush=True)
     elif args.students:
         from gan_app.bench.students import bench_students

@@ -9,13 +9,16 @@ whose lab gets the presenter's token), then moves once a second, sending its vie
 socket as the presenter's lab does (gan_app/ui/web/follow.js). Each follower notes when each view
 reaches its socket (a tab draws it itself from there: no server work). Reported: the speed kept
 against the same bench's 0-student run, the time from a move to the view in one follower's tab
-(p50, p95) and in every follower's (p95 over moves), and errors.
+(p50, p95) and in every follower's (p95 over moves), and errors. With `chromium`, one real
+student's lab in Chromium follows beside them: the time from each move to the frame after its
+image was drawn there (chromium_follow_p50_ms, chromium_follow_p95_ms).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any, Iterable
 
@@ -57,8 +60,35 @@ async def _present(presenter: EmulatedStudent) -> tuple[str, str]:
     return lab["lead_token"], lab["key"]
 
 
+# In the Chromium follower's page: the wall time of the frame after each view was drawn, and
+# which view it was (the lab sets data-followed once it has applied and drawn a view).
+WATCH_FOLLOWS = """(root) => {
+  window.__follows = [];
+  new MutationObserver(() => {
+    const state = root.__lab.follower.present.view && root.__lab.follower.present.view.state;
+    requestAnimationFrame(() => window.__follows.push([performance.timeOrigin + performance.now(), state]));
+  }).observe(root, { attributes: true, attributeFilter: ["data-followed"] });
+}"""
+
+
+def _chromium_follower(url: str, ready: threading.Event, done: threading.Event) -> list[tuple[float, str]]:
+    """One real student's lab in Chromium, following the presenter from when Present is on
+    until `done`: (wall time in ms of the frame after the view was drawn, the view's state)."""
+    from gan_app.bench.browser import browser
+
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + "/lab")
+        root = page.locator("[data-lab='root'][data-ready='1'][data-present='following']")
+        root.wait_for(timeout=180_000)
+        root.evaluate(WATCH_FOLLOWS)
+        ready.set()
+        done.wait(600)
+        return [(float(t), str(state)) for t, state in page.evaluate("window.__follows")]
+
+
 async def _lead(presenter: EmulatedStudent, token: str, key: str, latent_dim: int, seconds: float,
-                sent: dict[str, float]) -> None:
+                sent: dict[str, float], wall: dict[str, float] | None = None) -> None:
     """Move once a second for `seconds`: a new point and slider values each time."""
     from websockets.asyncio.client import connect
 
@@ -76,12 +106,15 @@ async def _lead(presenter: EmulatedStudent, token: str, key: str, latent_dim: in
         while time.perf_counter() < end:
             state = encode_view(rng.standard_normal(latent_dim).tolist(), sefa=rng.uniform(-3, 3, 5).round(1).tolist())
             sent[state] = time.perf_counter()
+            if wall is not None:
+                wall[state] = time.time() * 1000
             await ws.send(json.dumps({"token": token, "lead": {"key": key, "state": state, "model": "live"}}))
             await asyncio.sleep(MOVE_EVERY_S)
         reader.cancel()
 
 
-async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, latent_dim: int) -> dict[str, Any]:
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, latent_dim: int,
+                    chromium: bool = False) -> dict[str, Any]:
     stats, lab = ViewerStats(), LabStats()
     await start_training(url, stats, warmup_steps)
     followers = [_Follower(url, stats, lab, f"student {i}", seed=i) for i in range(n)]
@@ -93,12 +126,21 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, latent_
     await presenter.connect()
     await presenter.load_page(timeout=120)
     token, key = await _present(presenter)
+    ready, done = threading.Event(), threading.Event()
+    real = asyncio.ensure_future(asyncio.to_thread(_chromium_follower, url, ready, done)) if chromium else None
+    if real is not None and not await asyncio.to_thread(ready.wait, 240):
+        raise RuntimeError("the Chromium follower's lab did not open")
     await asyncio.sleep(5.0)  # every follower's first visit is over
     sent: dict[str, float] = {}
+    wall: dict[str, float] = {}
     t0, s0 = await _read_step(url, stats)
-    await _lead(presenter, token, key, latent_dim, seconds, sent)
+    await _lead(presenter, token, key, latent_dim, seconds, sent, wall)
     t1, s1 = await _read_step(url, stats)
     await asyncio.sleep(1.0)  # the last move's views arrive
+    done.set()
+    drawn = await real if real is not None else []
+    shown = {state: at for at, state in reversed(drawn)}  # the first frame of each view
+    real_ms = [shown[state] - at for state, at in wall.items() if state in shown]
     one = [(f.arrived[state] - at) * 1000 for state, at in sent.items() for f in followers if state in f.arrived]
     every = [max((f.arrived[state] - at) * 1000 for f in followers) for state, at in sent.items()
              if followers and all(state in f.arrived for f in followers)]
@@ -108,18 +150,22 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, latent_
         "students": n, "seconds": round(t1 - t0, 1), "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
         "moves": len(sent), "follow_p50_ms": pct(one, 0.5), "follow_p95_ms": pct(one, 0.95),
         "follow_every_p95_ms": pct(every, 0.95), "views_missed": missed,
+        **({"chromium_follow_p50_ms": pct(real_ms, 0.5), "chromium_follow_p95_ms": pct(real_ms, 0.95),
+            "chromium_views_shown": len(real_ms)} if chromium else {}),
         "errors": sum(stats.errors.values()) + missed, "error_kinds": dict(stats.errors),
         "error_examples": stats.error_examples[:3],
     }
 
 
-def bench_follow(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200) -> Iterable[dict[str, Any]]:
+def bench_follow(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200,
+                 chromium: bool = False) -> Iterable[dict[str, Any]]:
     """For each class size: a fresh server, Start pressed, `n` students following the presenter
-    for `seconds`. One row per size; `speed_kept` once the 0-student row was measured."""
+    for `seconds` (and one in Chromium, with `chromium`). One row per size; `speed_kept` once the
+    0-student row was measured."""
     from gan_app.config import get_preset
 
     latent_dim = get_preset(preset).latent_dim
     for row in on_fresh_servers(counts, preset, "gan-app-follow-", lambda url, n, pid: asyncio.run(
-            _class_of(url, n, seconds, warmup_steps, latent_dim))):
+            _class_of(url, n, seconds, warmup_steps, latent_dim, chromium))):
         row["speed_kept"] = row.get("ratio_to_0")
         yield row

@@ -20,7 +20,7 @@ import streamlit as st
 from gan_app.browser_model import UnsupportedInBrowser
 from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError
 from gan_app.lab_bundle import REGISTRY, bundle_from_export
-from gan_app.ui.common import can_control, get_trainer, run_control
+from gan_app.ui.common import can_control, get_trainer, presenter_password, run_control
 from gan_app.ui.lab_component import browser_lab
 from gan_app.ui.lab_draw import class_points_json, moderation, your_digit
 from gan_app.ui.lab_feed import ANNOUNCER, FEED
@@ -36,6 +36,7 @@ SHIPPED = {"mnist5k-wide (shipped)": SHIPPED_EXPORT,
 ON_SERVER = "lab_on_server"  # this tab asked for the server-drawn lab
 PRESENT_KEY = "lab_present"  # the presenter's Present switch (the server's state, shown)
 GAME_KEY = "lab_game"  # the presenter's Real or fake? switch (the server's state, shown)
+HOSTS_KEY = "lab_hosts_"  # + a switch's key: this tab switched it (with no password, its lab hosts)
 _export_lock = threading.Lock()
 
 
@@ -101,8 +102,10 @@ def _chosen_export() -> Any:
 
 
 def _present() -> str | None:
-    """The presenter's switch: with Present on, every student's lab follows this tab's lab.
-    The presenter's token for this tab's lab while it leads, else None."""
+    """The presenter's switch: with Present on, every student's lab follows the leading lab.
+    The presenter's token for this tab's lab while it leads, else None. It leads when an unlocked
+    presenter's (with a password set) or, with no password (where every tab may act), when this
+    tab switched Present on: the students' tabs follow, not lead."""
     presentation = ANNOUNCER.presentation
     if not can_control(st.session_state):
         return None
@@ -110,17 +113,24 @@ def _present() -> str | None:
     st.toggle("Present: every student's lab follows mine", key=PRESENT_KEY, on_change=_switch_present,
               help="Students see your lab's model, point, tool and sliders as you move them, each drawn in their "
                    "own tab; they can explore on their own and follow again.")
-    return presentation.token() if presentation.on else None
+    return presentation.token() if presentation.on and _hosts(PRESENT_KEY) else None
+
+
+def _hosts(switch: str) -> bool:
+    """Whether this tab's lab speaks for the presenter in the activity `switch` turns on."""
+    return presenter_password() is not None or bool(st.session_state.get(HOSTS_KEY + switch))
 
 
 def _switch_present() -> None:
     presentation = ANNOUNCER.presentation
+    st.session_state[HOSTS_KEY + PRESENT_KEY] = True
     run_control(st.session_state, presentation.start if st.session_state.get(PRESENT_KEY) else presentation.stop)
 
 
 def _game() -> str | None:
-    """The presenter's switch for Real or fake? (the class plays against D); the game's token
-    for a presenter's lab (it shows the class's curve), else None."""
+    """The presenter's switch for Real or fake? (the class plays against D). The game's token
+    for the lab that shows the class's curve instead of playing: an unlocked presenter's, or,
+    with no password set (where every tab may act), the tab that switched the game on."""
     game = DESK.game
     if not can_control(st.session_state):
         return None
@@ -128,11 +138,12 @@ def _game() -> str | None:
     st.toggle("Real or fake?: the class plays against D", key=GAME_KEY, on_change=_switch_game,
               help="Every student's lab deals real digits and the live generator's fakes to tell apart; your lab "
                    "plots the class's accuracy beside D's, by the run's step. Each student sees only their own score.")
-    return game.token()
+    return game.token() if _hosts(GAME_KEY) else None
 
 
 def _switch_game() -> None:
     game = DESK.game
+    st.session_state[HOSTS_KEY + GAME_KEY] = True
     run_control(st.session_state, game.start if st.session_state.get(GAME_KEY) else game.stop)
 
 

@@ -139,7 +139,7 @@ class Lab {
       towardsDigit: shared.towards, towardsAmount: shared.amount });
     if (shared.digit != null) this.s.digit = shared.digit;
     this.ui.syncControls();
-    this.redrawAll();
+    this.redrawAll(true);
     return true;
   }
 
@@ -280,12 +280,17 @@ class Lab {
     });
   }
 
-  redrawAll() {
+  /** Everything again; `mainFirst`: the main image shows in the next frame, the strips after it
+   * (a follower sees the presenter's image without waiting for the tool's strips). */
+  redrawAll(mainFirst = false) {
     if (!this.ui || !this.s.base) return;
     this.keepInUrl();
     this.drawMain();
-    this.drawTool();
-    this.drawBetween();
+    const rest = () => { this.drawTool(); this.drawBetween(); };
+    cancelAnimationFrame(this.pending);
+    clearTimeout(this.pendingRest);
+    if (mainFirst) this.pending = requestAnimationFrame(() => { this.pendingRest = setTimeout(rest, 0); });
+    else rest();
   }
 }
 
