@@ -49,7 +49,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SERVED = ("--viewers", "--students", "--find-burst", "--dashboard")
 # flags that take no value
 FLAGS = {"--json", "--chromium", "--dashboard", "--latent", "--precisions", "--projection", "--time-to-quality",
-         "--follow"}
+         "--follow", "--play"}
 # placeholders of option values (the docs' metavars)
 PLACEHOLDERS = {"P": "fast", "D": "mnist5k", "B": "16", "K": "1", "M": "1", "S": "0", "E": "1", "R": "1",
                 "X": "float32", "LR": "0.0005", "DECAY": "0.99", "GAMMA": "1", "T": "1", "N": "1"}
@@ -206,7 +206,8 @@ def mapped(line: Documented, scratch: Path) -> list[str]:
 
 def _served_mode(argv: list[str]) -> str | None:
     mode = next((w for w in argv if w in SERVED), None) if argv[0] == "bench" else None
-    return f"{mode} --follow" if mode == "--students" and "--follow" in argv else mode  # a bench of its own
+    activity = next((w for w in ("--follow", "--play") if w in argv), None)
+    return f"{mode} {activity}" if mode == "--students" and activity else mode  # a bench of its own
 
 
 def merge(argvs: list[list[str]]) -> list[str]:
