@@ -152,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random starts, run as one batch (default 16; a conditional generator: at each digit, default 4)")
     pj.add_argument("--seed", type=int, default=0)
 
+    ts = sub.add_parser("trainer", help="the class's live trainer as a service behind a broker, for dashboard "
+                                        "replicas started with GAN_APP_BROKER (docs/lecture-hall.md)")
+    ts.add_argument("--broker", required=True, metavar="URL", help="redis://HOST:PORT")
+    ts.add_argument("--run", type=Path, default=None, metavar="DIR",
+                    help="the run directory it trains in and resumes from (default: checkpoints/live)")
+    ts.add_argument("--preset", default=DEFAULT_PRESET, help="the preset of a new run (default: %(default)s)")
+
     tc = sub.add_parser("train-classifier", help="retrain the shipped reference digit classifier")
     tc.add_argument("--epochs", type=_positive, default=15)
     tc.add_argument("--seed", type=int, default=0)
@@ -315,8 +322,14 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     print(f"wrote {CLASSIFIER_PATH}: held-out accuracy {info['held_out_accuracy']:.2%}")
 
 
+def cmd_trainer(args: argparse.Namespace) -> None:
+    from gan_app.broker.service import serve
+
+    serve(args.broker, args.run, get_preset(args.preset).name)
+
+
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "quality": cmd_quality, "bench": cmd_bench,
-            "project": cmd_project, "train-classifier": cmd_train_classifier}
+            "project": cmd_project, "train-classifier": cmd_train_classifier, "trainer": cmd_trainer}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

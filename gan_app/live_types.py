@@ -10,7 +10,7 @@ import numpy as np
 
 from gan_app.config import METRICS, RunConfig
 
-STATES = ("idle", "running", "paused", "stopped", "error")
+STATES = ("idle", "running", "paused", "stopped", "error", "offline")  # offline: a replica's trainer is not heard
 CHUNK_SECONDS = 0.25  # target wall time of one compiled call: short enough for a snappy Pause
 GRID_MIN_S, GRID_MAX_S = 0.25, 1.0  # live grids: at most 4 a second, at least one a second while training
 LIVE_FIELDS = ("d_lr", "g_lr", "loss", "k")  # apply without a Reset

@@ -14,6 +14,7 @@ from typing import Any, Callable, MutableMapping
 
 import streamlit as st
 
+from gan_app.broker import broker_url
 from gan_app.errors import GanAppError
 from gan_app.config import DEFAULT_PRESET
 from gan_app.checkpoint import REPO_CHECKPOINTS
@@ -42,10 +43,18 @@ def get_trainer() -> LiveTrainer:
     """One trainer per server process, shared by every viewer and by the live channel, which
     serves outside any script run (so not in st.cache_resource; "Clear cache" cannot drop it
     either). GAN_APP_PRESET picks the preset a fresh server starts with (default: fast);
-    GAN_APP_RUN=DIR opens the run saved in DIR (by the CLI or a dashboard) instead, paused."""
+    GAN_APP_RUN=DIR opens the run saved in DIR (by the CLI or a dashboard) instead, paused.
+    With GAN_APP_BROKER (a replica) it is the class's trainer in its own process, seen through
+    the broker (gan_app.broker.remote): this server never trains."""
     global _trainer
     with _trainer_lock:
         if _trainer is None or _trainer.closed:
+            url = broker_url()
+            if url is not None:
+                from gan_app.broker.remote import RemoteTrainer
+
+                _trainer = RemoteTrainer(url)  # type: ignore[assignment]  # the same commands and snapshot()
+                return _trainer
             _trainer = LiveTrainer(RunConfig(preset=os.environ.get(PRESET_ENV, DEFAULT_PRESET)),
                                    checkpoint_dir=checkpoints_root() / LIVE_RUN)
             if os.environ.get(RUN_ENV):

@@ -59,7 +59,7 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
     if snap.status == "error":
         message = ("error", f"Training stopped with an error: {snap.message}")
     elif snap.message:
-        message = ("warning" if snap.status == "paused" else "info", snap.message)
+        message = ("warning" if snap.status in ("paused", "offline") else "info", snap.message)
     else:
         message = ("", "")
     update: dict[str, Any] = {
