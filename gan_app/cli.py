@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--follow", action="store_true",
                     help="with --students: they follow the presenter's lab, which moves once a second "
                          "(follow_p95_ms: a move -> the view in a follower's tab)")
+    be.add_argument("--replicas", type=_positive, default=None, metavar="N",
+                    help="with --viewers: a lecture hall here (Redis, the trainer on one core, N dashboard replicas "
+                         "on the others), the viewers spread over the replicas (docs/lecture-hall.md)")
     be.add_argument("--play", action="store_true",
                     help="with --students: they play Real or fake?, an answer about every 2 s "
                          "(answers_per_s, class_curve_updates_per_min: the presenter's curve)")
@@ -246,7 +249,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise UsageError("--follow and --play go with --students N: the class that follows or plays")
     if args.follow and args.play:
         raise UsageError("choose --follow or --play: one class activity per bench")
-    if args.viewers:
+    if args.replicas and not args.viewers:
+        raise UsageError("--replicas goes with --viewers V: the tabs that watch the hall's replicas")
+    if args.viewers and args.replicas:
+        from gan_app.bench.replicas import bench_replicas
+
+        for row in bench_replicas(args.replicas, args.viewers, seconds, preset.name, **served):
+            print(json.dumps(row), flush=True)
+    elif args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
         for row in bench_viewers(args.viewers, seconds, preset.name, page=args.page, **served):

@@ -4,6 +4,8 @@ trainer's worker thread from the run it owns (gan_app.live); nothing here keeps 
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ def build_snapshot(
     q_steps, q_rows = run.quality.arrays() if run is not None else (np.zeros(0), np.zeros((0, 3)))
     elapsed = run.elapsed if run is not None else 0.0
     return Snapshot(
+        made_at=time.time(),
         version=version,
         status=status,
         message=message,

@@ -62,6 +62,7 @@ class Snapshot:
     quality_cost: float = 0.0  # share of training time spent measuring quality
     checkpoint_step: int = -1  # step of the latest checkpoint on disk
     slowmo: dict | None = None  # the latest slow-motion sub-step (gan_app.slowmo.Frame.to_json), while not running
+    made_at: float = 0.0  # wall clock when the trainer built it (a replica's tab can tell how late it is)
 
     def metric(self, name: str) -> np.ndarray:
         return self.history[:, METRICS.index(name)]

@@ -14,19 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan_app.bench.server import ROOT, free_port
+from gan_app.bench.server import ROOT, free_port, pinned
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _pinned(cores: str | None) -> list[str]:
-    return ["taskset", "-c", cores] if cores and shutil.which("taskset") else []
 
 
 class RedisServer:
     """redis-server on a free loopback port; stop() and start() again keep the port (a restart)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cores: str | None = None) -> None:
+        self.pinned = pinned(cores)
         if not Path(REDIS).exists():
             raise RuntimeError(f"no redis-server at {REDIS}: apt-get install redis-server")
         self.port = free_port()
@@ -34,7 +31,7 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        self.proc = subprocess.Popen([*self.pinned, REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         from gan_app.broker.keys import connect
 
@@ -64,7 +61,7 @@ class TrainerProcess:
 
     def __init__(self, url: str, run_dir: Path, preset: str = "fast", log_path: Path | None = None,
                  cores: str | None = None, env: dict[str, str] | None = None) -> None:
-        self.args = [*_pinned(cores), sys.executable, "-m", "gan_app", "trainer", "--broker", url,
+        self.args = [*pinned(cores), sys.executable, "-m", "gan_app", "trainer", "--broker", url,
                      "--run", str(run_dir), "--preset", preset]
         self.env = {**os.environ, "GAN_APP_OFFLINE": "1", **(env or {})}
         self.log_path = log_path
@@ -88,6 +85,20 @@ class TrainerProcess:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def wait_online(self, url: str, timeout: float = 180.0) -> None:
+        """Until the trainer's heartbeat is in Redis (it builds nothing before a Start: ~10 s)."""
+        from gan_app.broker import keys
+
+        client = keys.connect(url)
+        deadline = time.monotonic() + timeout
+        while client.get(keys.ALIVE) is None:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the trainer exited with code {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the trainer was not online within {timeout:.0f} s")
+            time.sleep(0.2)
+        client.close()
 
     def __enter__(self) -> "TrainerProcess":
         return self.start()

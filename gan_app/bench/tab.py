@@ -41,6 +41,7 @@ class ViewerStats:
 
     latencies_ms: list[float] = field(default_factory=list)  # refresh request -> fragment run finished
     live_lags_ms: list[float] = field(default_factory=list)  # live update encoded -> received by the tab
+    trainer_lags_ms: list[float] = field(default_factory=list)  # the trainer made the snapshot -> received
     errors: Counter = field(default_factory=Counter)  # kind -> count
     error_examples: list[str] = field(default_factory=list)
     steps_seen: list[tuple[float, int]] = field(default_factory=list)  # (time, Step metric)
@@ -334,6 +335,8 @@ class EmulatedViewer:
         self.steps.append(int(update["step"]))
         if self.measuring:
             self.stats.live_lags_ms.append((time.time() - update["sent"]) * 1000)
+            if update.get("made"):
+                self.stats.trainer_lags_ms.append((time.time() - update["made"]) * 1000)
             self.stats.steps_seen.append((time.perf_counter(), self.steps[-1]))
 
     def _fetch_all(self, urls: Iterable[str]) -> None:

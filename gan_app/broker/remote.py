@@ -50,6 +50,10 @@ class RemoteTrainer(TrainerCommands):
         self._run_ids: dict[tuple[str, int], int] = {}
         self._version = itertools.count(1)
         self._closed = threading.Event()
+        try:  # the first page already knows whether the trainer is there
+            self._read_once()
+        except keys.errors():
+            pass
         self._thread = threading.Thread(target=self._read_loop, name="broker-reader", daemon=True)
         self._thread.start()
 

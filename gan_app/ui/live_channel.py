@@ -77,6 +77,7 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
         "columns": snap.grid_columns,
         "rows": max(1, len(snap.grid_scores) // snap.grid_columns) if snap.grid_scores else 5,
         "sent": time.time(),  # wall clock: a viewer on this machine can tell how late it arrived
+        "made": snap.made_at,  # when the trainer made it (behind a broker: in another process)
         "loss": latest_losses(snap),  # the Learn page's loss nodes and the marker on its curves
         "loss_kind": snap.config.preset_obj().loss,
         "slowmo": snap.slowmo,  # the latest sub-step of an iteration in slow motion, while not running
