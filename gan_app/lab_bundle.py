@@ -88,6 +88,7 @@ class Registry:
         self._generators: OrderedDict[str, Any] = OrderedDict()  # key -> server-side LabGenerator
         self._generators_lock = threading.Lock()
         self._kept = kept
+        self.shared: Any = None  # a lecture hall's class bus (gan_app.broker.class_bus): versions go out and come in
 
     def add(self, bundle: BrowserBundle, make_generator: Callable[[], Any] | None = None,
             sample: Sampler | None = None) -> str:
@@ -99,6 +100,8 @@ class Registry:
             while len(self._bundles) > self._kept:
                 old, _ = self._bundles.popitem(last=False)
                 self._towards.pop(old, None)
+        if self.shared is not None and make_generator is not None:  # made here: the other servers may need it
+            self.shared.added(bundle)
         return bundle.key
 
     def get(self, key: str) -> BrowserBundle | None:
@@ -106,7 +109,11 @@ class Registry:
             entry = self._bundles.get(key)
             if entry is not None:
                 self._bundles.move_to_end(key)
-            return None if entry is None else entry[0]
+                return entry[0]
+        found = self.shared.lookup(key) if self.shared is not None else None  # another server of the hall made it
+        if found is not None:
+            self.add(found)
+        return found
 
     def generator(self, key: str) -> Any:
         """The server-side generator of version `key` (gan_app.lab.LabGenerator, its version the

@@ -79,6 +79,7 @@ class Presentation:
         self.view: dict[str, Any] | None = None  # the leader's latest checked view
         self.moves = 0  # views accepted (tests, the benchmark)
         self.listener: Listener | None = None
+        self.relay: Callable[[dict[str, Any]], None] | None = None  # to other servers of a hall (gan_app.broker.class_bus)
 
     def token(self) -> str:
         """The leader's token, for presenter pages only."""
@@ -120,6 +121,16 @@ class Presentation:
         with self._lock:
             return {"on": self.on, "view": self.view}
 
+    def relayed(self, on: bool, view: dict[str, Any] | None) -> None:
+        """Another server's presenter (a lecture hall): Present on or off, or its checked view."""
+        with self._lock:
+            self.on, self.view = on, (view if on else None)
+            self.moves += view is not None
+        if self.listener is not None:
+            self.listener(self.view)
+
     def _tell(self, view: dict[str, Any] | None) -> None:
         if self.listener is not None:
             self.listener(view)
+        if self.relay is not None:
+            self.relay({"on": self.on, "view": view})

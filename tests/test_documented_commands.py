@@ -83,13 +83,16 @@ SMALL = {
     "--viewers": lambda c, v, r: _class(v),
     "--students": lambda c, v, r: "1",  # a 0 would cost one more server and Chromium for what --viewers 0 runs
     "--find-burst": lambda c, v, r: "1",
+    "--replicas": lambda c, v, r: "1",
+    "--broker": lambda c, v, r: BROKER,  # the test's own Redis (`trainer` runs until it is stopped)
 }
 # options kept as written (a placeholder takes its PLACEHOLDERS value)
 AS_WRITTEN = {"--preset", "--dataset", "--batch-size", "--saving-interval", "--checkpoint-every", "--quality-every",
               "--seed", "--mode", "--precision", "--loss", "--k", "--d-lr", "--g-lr", "--ema", "--r1", "--restarts",
               "--page", "--warmup"}
-PATH_OPTIONS = {"--out", "--resume"}
-COMMANDS = {"presets", "train", "quality", "project", "train-classifier", "bench"}
+PATH_OPTIONS = {"--out", "--resume", "--run"}
+COMMANDS = {"presets", "train", "quality", "project", "train-classifier", "bench", "trainer"}
+BROKER = "redis://BROKER"  # replaced by the URL of a redis-server started for the run
 # options added where a line leaves them out: bench's steps before timing, its measuring time and
 # the steps between its FID measurements; the samples a run measures its quality on
 ADDED = {"bench": {"--warmup": "1", "--seconds": "1", "--quality-every": "50"}, "train": {"--quality-samples": "100"}}
@@ -206,6 +209,8 @@ def mapped(line: Documented, scratch: Path) -> list[str]:
 
 def _served_mode(argv: list[str]) -> str | None:
     mode = next((w for w in argv if w in SERVED), None) if argv[0] == "bench" else None
+    if mode == "--viewers" and "--replicas" in argv:
+        return "--viewers --replicas"  # a lecture hall: a bench of its own
     activity = next((w for w in ("--follow", "--play") if w in argv), None)
     return f"{mode} {activity}" if mode == "--students" and activity else mode  # a bench of its own
 
@@ -300,6 +305,22 @@ def _run_on_a_copy_of_the_package(argv: list[str], scratch: Path) -> tuple[int, 
     return res.returncode, res.stdout + res.stderr
 
 
+def _run_a_trainer(argv: list[str], scratch: Path) -> tuple[int, str]:
+    """`trainer` serves until stopped: with a redis-server of its own, until it is online, then
+    SIGTERM (as Ctrl-C); it must exit 0 having said what it serves."""
+    from gan_app.bench.hall import RedisServer, TrainerProcess
+
+    with RedisServer() as redis:
+        argv = [redis.url if word == BROKER else word for word in argv]
+        trainer = TrainerProcess(redis.url, scratch / "unused")
+        trainer.args = [sys.executable, "-m", "gan_app", *argv]
+        trainer.log_path = scratch / "trainer.log"
+        with trainer:
+            trainer.wait_online(redis.url)
+        output = trainer.log_path.read_text(errors="replace")
+        return trainer.proc.returncode, output if "trainer: serving" in output else output + "\n(it never said it serves)"
+
+
 def test_every_documented_command_runs(scratch, monkeypatch):
     monkeypatch.setenv("GAN_APP_OFFLINE", "1")
     monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(scratch / "checkpoints"))
@@ -311,6 +332,8 @@ def test_every_documented_command_runs(scratch, monkeypatch):
         t0 = time.monotonic()
         if argv[0] == "train-classifier":
             code, output = _run_on_a_copy_of_the_package(argv, scratch)
+        elif argv[0] == "trainer":
+            code, output = _run_a_trainer(argv, scratch)
         else:
             code, output = _run_in_process(argv)
         print(f"{time.monotonic() - t0:6.1f} s  {shlex.join(argv)}")  # shown with -s, or on failure

@@ -2,6 +2,7 @@
 replicas showing it. Real parts: Debian's redis-server on a loopback port, `python -m gan_app
 trainer`, two `streamlit run dashboard.py` with GAN_APP_BROKER, Chromium on each."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -51,6 +52,47 @@ def test_a_broker_url_is_checked(monkeypatch):
     assert main(["trainer", "--broker", "redis://127.0.0.1:1"]) == 2  # nothing listens there: one line, no traceback
 
 
+needs_redis = pytest.mark.skipif(not Path(REDIS).exists() and not os.environ.get("CI"),
+                                 reason="needs redis-server (apt-get install redis-server)")
+
+
+@needs_redis
+def test_replicas_share_the_presenters_view_and_the_labs_versions():
+    from gan_app.broker.class_bus import BUNDLE, ClassBus
+    from gan_app.broker.keys import connect
+    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
+    from gan_app.lab_bundle import Registry, bundle_from_export
+    from gan_app.presentation import encode_view
+    from gan_app.ui.lab_feed import Announcer, LiveFeed
+
+    with RedisServer() as redis:
+        def replica():
+            registry = Registry()
+            announcer = Announcer(LiveFeed(lambda: None, registry))
+            return registry, announcer, ClassBus(redis.url, announcer, registry).start()
+
+        (reg_a, ann_a, bus_a), (reg_b, ann_b, bus_b) = replica(), replica()
+        time.sleep(0.5)  # both listen
+        key = bundle_from_export(open_export(SHIPPED_EXPORT), reg_a)
+        reg_a.add(reg_a.get(key), make_generator=lambda: None)  # made on A (as a live copy is): shared
+        assert reg_b.get(key).blob == reg_a.get(key).blob  # B serves it, checked against its key
+        client = connect(redis.url)
+        client.set(BUNDLE + "ab" * 10, client.get(BUNDLE + key))  # content that is not what its key says
+        assert reg_b.get("ab" * 10) is None
+
+        ann_a.presentation.start()
+        view = {"key": key, "state": encode_view([0.5] * 64), "model": None}
+        assert ann_a.presentation.lead(ann_a.presentation.token(), view)
+        _wait(lambda: ann_b.presentation.current() == {"on": True, "view": view}, 10, "B never heard A's view")
+        assert not ann_b.presentation.lead(ann_a.presentation.token(), view)  # A's token leads on A only
+        bus_a.heard(json.dumps({"from": "elsewhere", "present": {"on": True, "view": {**view, "state": "!!"}}}))
+        assert ann_a.presentation.current()["view"] == view  # a forged relay is checked again and dropped
+        ann_a.presentation.stop()
+        _wait(lambda: ann_b.presentation.current() == {"on": False, "view": None}, 10, "B never heard Present stop")
+        for bus in (bus_a, bus_b):
+            bus.stop()
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -81,6 +123,23 @@ def test_replicas_share_one_trainer_through_faults(tmp_path):
             first = page_b.locator("[data-live='grid']").first.get_attribute("src")
             _wait(lambda: page_b.locator("[data-live='grid']").first.get_attribute("src") != first, 30,
                   "B's grid never changed")
+
+            # The presenter's lab on A leads; a student's lab on B follows (the version comes through Redis).
+            lab_a = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            lab_a.goto(a.url + "/lab")
+            lab_a.locator("[data-lab='root'][data-ready='1']").wait_for(timeout=180_000)
+            lab_a.get_by_text("Present: every student's lab follows mine").click()
+            lab_a.locator("[data-lab='root'][data-present='leading']").wait_for(timeout=60_000)
+            lab_b = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            lab_b.goto(b.url + "/lab")
+            lab_b.locator("[data-lab='root'][data-present='following']").wait_for(timeout=180_000)
+            lab_a.locator("[data-tab='SeFa']").click()
+            lab_a.locator("[data-lab='SeFa-0']").fill("2.5")
+            _wait(lambda: lab_b.locator("[data-lab='SeFa-0']").input_value() == "2.5", 60, "B's lab did not follow A's")
+            assert lab_b.locator("[data-lab='root']").get_attribute("data-key") == \
+                lab_a.locator("[data-lab='root']").get_attribute("data-key")
+            lab_a.close()
+            lab_b.close()
 
             page_b.get_by_role("button", name="Save checkpoint now").click()  # a command from B reaches the trainer
             _wait(lambda: watch.snapshot().checkpoint_step > 0, 60, "the checkpoint asked for on B was never saved")

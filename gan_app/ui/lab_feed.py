@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from gan_app.presentation import Presentation
 
 DEFAULT_EVERY_STEPS = 500
 COPY_MIN_S, COPY_MAX_S = 10.0, 60.0  # a live copy for the labs: at most one every 10 s, at least one a minute
+KEY = re.compile(r"[0-9a-f]{1,64}")  # a model version's key
 ANNOUNCE_SPREAD_S = 2.0  # a new live version reaches the open labs over this window, each at a random moment
 
 
@@ -94,6 +97,7 @@ class Announcer:
         self._subscribers: dict[asyncio.Queue, dict[str, Any]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.extra_state: dict[str, Callable[[], Any]] = {}  # more of what a lab hears first (the game's state)
+        self.relay_spotlight: Callable[[dict[str, Any]], None] | None = None  # to other servers of a hall
         self._task: asyncio.Task | None = None
 
     def subscribe(self, key: str, live: bool) -> asyncio.Queue:
@@ -158,8 +162,22 @@ class Announcer:
 
     def spotlight(self, key: str, name: str, z: list[float], digit: int | None) -> None:
         """The presenter puts one of the class's drawings (of model version `key`, checked when
-        it was shared) on every open lab."""
-        self.broadcast({"spotlight": {"key": key, "name": name, "z": z, "digit": digit}})
+        it was shared) on every open lab (and, in a lecture hall, every other server's)."""
+        message = {"key": key, "name": name, "z": z, "digit": digit}
+        self.broadcast({"spotlight": message})
+        if self.relay_spotlight is not None:
+            self.relay_spotlight(message)
+
+    def spotlight_relayed(self, message: dict[str, Any]) -> None:
+        """Another server's spotlight, checked as a shared drawing is, to this server's labs."""
+        from gan_app.class_points import Z_SIGMAS, clean_name
+
+        key, z, digit = message.get("key"), message.get("z"), message.get("digit")
+        if not (isinstance(key, str) and KEY.fullmatch(key) and isinstance(z, list) and 1 <= len(z) <= 1024
+                and all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= Z_SIGMAS * 2 for v in z)
+                and (digit is None or (isinstance(digit, int) and 0 <= digit < 100))):
+            return
+        self.broadcast({"spotlight": {"key": key, "name": clean_name(message.get("name")), "z": z, "digit": digit}})
 
     def class_points_changed(self, key: str, points: list[dict[str, Any]]) -> None:
         """The class's drawings for model version `key` are now `points`: to the labs drawing it."""

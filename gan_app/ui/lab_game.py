@@ -21,7 +21,7 @@ from gan_app.lab_bundle import REGISTRY, Registry
 from gan_app.ui.lab_feed import ANNOUNCER, FEED, Announcer, LiveFeed
 
 CURVE_S = 2.0  # the class's curve reaches the presenter at most this often
-CURVE_MAX_S = 5.0  # and at least this often while the game is on
+CURVE_MAX_S = 4.0  # and at least this often (a tick is CURVE_S: so within 5 s) while the game is on
 REALS = 1000  # real digits dealt (mnist5k: the thousand its classifier holds out)
 
 
