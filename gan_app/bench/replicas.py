@@ -53,6 +53,7 @@ async def _watch(urls: list[str], v: int, seconds: float, pids: list[int]) -> di
         "viewers": v, "seconds": round(t1 - t0, 1), "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
         "refresh_p50_ms": pct(stats.latencies_ms, 0.5), "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
         "live_lag_p50_ms": pct(stats.trainer_lags_ms, 0.5), "live_lag_p95_ms": pct(stats.trainer_lags_ms, 0.95),
+        "push_p95_ms": pct(stats.live_lags_ms, 0.95),  # a replica's push -> the tab (the tab takes one a second)
         "replica_cpu": [round(c, 3) for c in cpu],
         "replica_cpu_per_100_tabs": (round(sum(cpu) / len(cpu) * 100 / per_replica, 3) if per_replica else None),
         "errors": sum(stats.errors.values()), "error_kinds": dict(stats.errors),

@@ -27,7 +27,8 @@ from gan_app.bench.tab import EmulatedViewer, ViewerStats
 from gan_app.bench.viewers import _read_step, _rss_mb, on_fresh_servers, pct, start_training
 
 FIRST_VISIT = ("lab.js", "runtime.js", "model.js", "net.js", "latent.js", "draw.js", "tools.js", "share.js",
-               "follow.js", "classmap.js", "game.js", "curve.js", "vendor/tf-core.min.js", "vendor/tf-backend-wasm.min.js", "vendor/tfjs-backend-wasm-simd.wasm")
+               "follow.js", "classmap.js", "game.js", "curve.js", "vendor/tf-core.min.js", "vendor/tf-backend-wasm.min.js",
+               "vendor/tfjs-backend-wasm-simd.wasm")
 RERUN_EVERY_ACTIONS = 60  # about once a minute a student changes something the page reruns for
 
 

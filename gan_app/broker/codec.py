@@ -50,15 +50,27 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def snapshot_parts(snap: Snapshot) -> tuple[bytes, bytes, bytes]:
-    """(the snapshot without its big parts, its history as .npz, its time-lapse frames): each part
-    written only when it changed."""
+def core_bytes(snap: Snapshot) -> bytes:
+    """The snapshot without its big parts (they travel apart, each only when it changed)."""
     core = {f.name: getattr(snap, f.name) for f in dataclasses.fields(snap) if f.name not in BIG}
     core["config"] = dataclasses.asdict(snap.config)
     core["run_dir"] = None if snap.run_dir is None else str(snap.run_dir)
-    history = io.BytesIO()
-    np.savez(history, steps=snap.history_steps, history=snap.history)
-    return json.dumps(_tag(core)).encode(), history.getvalue(), json.dumps(_tag(snap.frames)).encode()
+    return json.dumps(_tag(core)).encode()
+
+
+def history_bytes(snap: Snapshot) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, steps=snap.history_steps, history=snap.history)
+    return out.getvalue()
+
+
+def frames_bytes(snap: Snapshot) -> bytes:
+    return json.dumps(_tag(snap.frames)).encode()
+
+
+def snapshot_parts(snap: Snapshot) -> tuple[bytes, bytes, bytes]:
+    """(core, history, frames) of `snapshot_from`."""
+    return core_bytes(snap), history_bytes(snap), frames_bytes(snap)
 
 
 def snapshot_from(core: bytes, history: bytes | None, frames: bytes | None) -> Snapshot:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gan_app.broker import keys
-from gan_app.broker.codec import snapshot_parts, weights_bytes
+from gan_app.broker.codec import core_bytes, frames_bytes, history_bytes, weights_bytes
 from gan_app.config import RunConfig
 from gan_app.errors import GanAppError
 
@@ -98,14 +98,14 @@ class TrainerService:
                     pipe.set(keys.ALIVE, self.incarnation, px=keys.ALIVE_MS)
                     beat = now
                 if snap.version != shown:
-                    core, history, frames = snapshot_parts(snap)
+                    last_frame = snap.frames[-1][0] if snap.frames else -1
                     tags = (f"{self.incarnation}:{snap.run_id}:{snap.history_version}",
-                            f"{self.incarnation}:{snap.run_id}:{len(snap.frames)}:{snap.frames[-1][0] if snap.frames else -1}")
-                    if tags[0] != history_tag:
-                        pipe.set(keys.HISTORY, history).set(keys.HISTORY_TAG, tags[0])
+                            f"{self.incarnation}:{snap.run_id}:{len(snap.frames)}:{last_frame}")
+                    if tags[0] != history_tag:  # each big part encoded and written only when it changed
+                        pipe.set(keys.HISTORY, history_bytes(snap)).set(keys.HISTORY_TAG, tags[0])
                     if tags[1] != frames_tag:
-                        pipe.set(keys.FRAMES, frames).set(keys.FRAMES_TAG, tags[1])
-                    pipe.set(keys.CORE, core).set(keys.VERSION, f"{self.incarnation}:{snap.version}")
+                        pipe.set(keys.FRAMES, frames_bytes(snap)).set(keys.FRAMES_TAG, tags[1])
+                    pipe.set(keys.CORE, core_bytes(snap)).set(keys.VERSION, f"{self.incarnation}:{snap.version}")
                 pipe.execute()
                 if snap.version != shown:
                     shown, history_tag, frames_tag = snap.version, tags[0], tags[1]

@@ -195,7 +195,8 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
                     if "play" in message:
                         play = message["play"]
                         asked_player = play.get("player") if isinstance(play, dict) else None
-                        player = player or (asked_player if isinstance(asked_player, str) and PLAYER.fullmatch(asked_player) else None)
+                        if player is None and isinstance(asked_player, str) and PLAYER.fullmatch(asked_player):
+                            player = asked_player  # the socket's one player from now on
                         if player is not None and asked_player == player:
                             await desk.turn(queue, player, play)
                         continue

@@ -101,7 +101,8 @@ export class Game {
   async turn(turn) {
     if (turn.verdict) {
       const v = turn.verdict, [right, answered] = v.score;
-      this.said.textContent = `${v.right ? "Right" : "Wrong"}: that was ${v.was_real ? "a real digit" : `a fake, drawn at step ${v.step.toLocaleString()}`}.`;
+      const was = v.was_real ? "a real digit" : `a fake, drawn at step ${v.step.toLocaleString()}`;
+      this.said.textContent = `${v.right ? "Right" : "Wrong"}: that was ${was}.`;
       this.score.textContent = `Your score: ${right} of ${answered} right (${pct(right / answered)})`;
       this.lab.root.dataset.gameScore = `${right}/${answered}`;
     }
@@ -129,9 +130,10 @@ export class Game {
   curve(c) {
     this.shownCurve = true;
     drawCurve(this.chart, c.points);
+    const measured = c.points.filter((p) => p.d != null);
     this.classSays.textContent = c.answers
       ? `${c.players} playing, ${c.answers} answers: the class ${pct(c.class)} right` +
-        (c.points.some((p) => p.d != null) ? `, D ${pct(c.points.filter((p) => p.d != null).at(-1).d)} on the newest version.` : ".")
+        (measured.length ? `, D ${pct(measured.at(-1).d)} on the newest version.` : ".")
       : "No answers yet.";
     this.lab.root.dataset.gameAnswers = String(c.answers);
     this.mark();
