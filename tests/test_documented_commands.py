@@ -68,7 +68,7 @@ def _steps(command: str, value: str, resumed: bool) -> str:
 
 
 def _class(value: str) -> str:
-    return "1" if value == "N" or int(value) > 0 else "0"
+    return "1" if value in ("N", "V") or int(value) > 0 else "0"
 
 
 # option -> small value, given (command, documented value, whether the line resumes a run)

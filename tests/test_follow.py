@@ -108,17 +108,23 @@ def _share_a_drawing(url: str) -> None:
         raise failed[0]
 
 
+def presenter_page(chromium, url: str, password: str):
+    """The presenter's tab, in a browser context of its own, on the Train page, unlocked."""
+    presenter = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    presenter.goto(url + "/train")
+    presenter.get_by_label("Presenter password").fill(password)
+    presenter.get_by_role("button", name="Unlock controls").click()
+    presenter.get_by_text("Presenter controls unlocked").wait_for(timeout=60_000)
+    return presenter
+
+
 @needs_chromium
 def test_every_lab_follows_the_presenter_and_a_student_can_leave_and_come_back(tmp_path):
     from gan_app.bench.server import DashboardServer
 
     with DashboardServer(env={"GAN_APP_PRESENTER_PASSWORD": PASSWORD}, log_path=tmp_path / "server.log") as server, \
             browser() as chromium:
-        presenter = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        presenter.goto(server.url + "/train")
-        presenter.get_by_label("Presenter password").fill(PASSWORD)
-        presenter.get_by_role("button", name="Unlock controls").click()
-        presenter.get_by_text("Presenter controls unlocked").wait_for(timeout=60_000)
+        presenter = presenter_page(chromium, server.url, PASSWORD)
         presenter.get_by_role("link", name="Latent lab").click()
         _lab_ready(presenter)
         presenter.get_by_text("Present: every student's lab follows mine").click()

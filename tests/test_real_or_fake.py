@@ -45,16 +45,14 @@ def _forge(port: int, key: str) -> list[dict]:
 
 @needs_chromium
 def test_the_class_plays_and_the_presenter_sees_the_class_curve(tmp_path):
+    from test_follow import presenter_page
+
     from gan_app.bench.browser import read_step
     from gan_app.bench.server import DashboardServer
 
     with DashboardServer(env={"GAN_APP_PRESENTER_PASSWORD": PASSWORD}, log_path=tmp_path / "server.log") as server, \
             browser() as chromium:
-        presenter = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        presenter.goto(server.url + "/train")
-        presenter.get_by_label("Presenter password").fill(PASSWORD)
-        presenter.get_by_role("button", name="Unlock controls").click()
-        presenter.get_by_text("Presenter controls unlocked").wait_for(timeout=60_000)
+        presenter = presenter_page(chromium, server.url, PASSWORD)
         presenter.get_by_role("button", name="Start", exact=True).click()
         deadline = time.monotonic() + 120
         while read_step(presenter) == 0:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from gan_app.bench.students import _cpu_s
 from gan_app.bench.tab import EmulatedViewer, ViewerStats
-from gan_app.bench.viewers import _logged_errors, _read_step, pct, start_training
+from gan_app.bench.viewers import _logged_errors, _read_step, add_logged, pct, start_training
 
 TRAINER_CORE = "0"
 
@@ -88,11 +88,7 @@ def bench_replicas(replicas: int, viewers: list[int], seconds: float, preset: st
             row = asyncio.run(_watch(urls, v, seconds, pids))
             logged = [line for i in range(replicas) for line in _logged_errors(
                 (root / f"replica{i}.log").read_text(errors="replace"))]
-            logged += _logged_errors((root / "trainer.log").read_text(errors="replace"))
-            row["errors"] += len(logged)
-            if logged:
-                row["error_kinds"]["logged by a server"] = len(logged)
-                row["error_examples"] = (row["error_examples"] + logged)[:3]
+            add_logged(row, logged + _logged_errors((root / "trainer.log").read_text(errors="replace")))
             if v == 0:
                 base = row["steps_per_s"]
             row["speed_kept"] = round(row["steps_per_s"] / base, 3) if base else None

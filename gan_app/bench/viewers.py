@@ -110,6 +110,14 @@ def pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else None
 
 
+def add_logged(row: dict[str, Any], logged: list[str]) -> None:
+    """Errors a server logged (tracebacks, ERROR lines) count among a bench row's errors."""
+    row["errors"] += len(logged)
+    if logged:
+        row["error_kinds"]["logged by a server"] = len(logged)
+        row["error_examples"] = (row["error_examples"] + logged)[:3]
+
+
 def _logged_errors(log_text: str) -> list[str]:
     lines = log_text.splitlines()
     return [line for line in lines if "Traceback" in line or " ERROR " in line or "Exception" in line]
@@ -136,10 +144,7 @@ def on_fresh_servers(counts: list[int], preset: str, prefix: str,
             logged = _logged_errors(text)
         if "server_searched" in row:  # the server's Find queue logs every batch it searches
             row["server_searched"] = SEARCHED in text
-        row["errors"] += len(logged)
-        if logged:
-            row["error_kinds"]["logged by the server"] = len(logged)
-            row["error_examples"] = (row["error_examples"] + logged)[:3]
+        add_logged(row, logged)
         if n == 0:
             base = row["steps_per_s"]
         row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
