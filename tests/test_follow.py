@@ -12,6 +12,7 @@ import pytest
 from gan_app.presentation import Presentation, checked_view
 
 PASSWORD = "lead-the-class"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"  # no page run under way
 
 
 def _state(z, tab="SeFa", sefa=(1.0, 0, 0, 0, 0)) -> str:
@@ -172,6 +173,7 @@ def test_every_lab_follows_the_presenter_and_a_student_can_leave_and_come_back(t
         presenter.get_by_role("link", name="Train").click()
         presenter.get_by_role("link", name="Latent lab").click()
         presenter.get_by_text("The class's drawings (1)").click()
+        presenter.wait_for_selector(IDLE, timeout=60_000)  # a click during the page's run can be lost in its redraw
         presenter.get_by_role("button", name="Spotlight it").click()
         student.locator("[data-lab='root'][data-spotlight='a student #1']").wait_for(timeout=30_000)
         assert student.locator("[data-lab='caption']").inner_text().startswith("spotlight: a student #1")

@@ -26,7 +26,7 @@ from gan_app.lab import GeneratorWeights
 from gan_app.live_commands import TrainerCommands
 from gan_app.live_types import Snapshot
 
-POLL_S = 0.05  # how often the reader looks for a new snapshot
+POLL_S = 0.02  # how often the reader looks for a new snapshot
 _LOCAL_RUN_IDS = itertools.count(1_000_000)  # apart from this process's own trainers' run ids
 OFFLINE = ("The trainer is offline (last heard {ago:.0f} s ago): this is its last state. It goes on from its "
            "last checkpoint when it is back.")

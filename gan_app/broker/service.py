@@ -24,7 +24,7 @@ from gan_app.config import RunConfig
 from gan_app.errors import GanAppError
 
 log = logging.getLogger(__name__)
-PUBLISH_S = 0.05  # how often the publisher looks for a new snapshot (the trainer makes at most ~10 a second)
+PUBLISH_S = 0.02  # how often the publisher looks for a new snapshot (the trainer makes at most ~10 a second)
 
 
 def _config(arg: Any) -> RunConfig | None:
