@@ -3,7 +3,8 @@ loss rows, the live grid and D's verdicts, quality, the Learn page's slow-motion
 run's state and message), what pages send it (the commands of gan_app.live_commands) and what
 they ask of it (a copy of the live weights, the model diagram).
 
-Pages talk to a `TrainerLink`: `snapshot()` and the commands. Two backends:
+Pages talk to the trainer through one interface: `snapshot()` and the commands of
+gan_app.live_commands.TrainerCommands (start, pause, reset, copy_generator, ...). Two backends:
 - in-process, the embedded default: the link is the server's own gan_app.live.LiveTrainer (its
   worker thread trains in the dashboard's process; nothing else to run);
 - Redis (`GAN_APP_BROKER=redis://HOST:PORT`): the trainer runs in its own process
@@ -14,24 +15,9 @@ Pages talk to a `TrainerLink`: `snapshot()` and the commands. Two backends:
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
-
 from gan_app.errors import UsageError
-from gan_app.live_types import Snapshot
 
 BROKER_ENV = "GAN_APP_BROKER"
-
-
-class TrainerLink(Protocol):
-    """What pages use of the trainer (gan_app.live.LiveTrainer is one; RemoteTrainer another)."""
-
-    def snapshot(self) -> Snapshot: ...
-    def start(self) -> None: ...
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def stop(self) -> None: ...
-    def copy_generator(self, timeout: float = 10.0) -> Any: ...
-    def close(self, timeout: float = 10.0) -> None: ...
 
 
 def broker_url() -> str | None:
