@@ -201,6 +201,14 @@ class RealOrFake:
             return {"verdict": {"right": right, "was_real": card.real, "step": card.step,
                                 "score": [player.right, player.answered]}}
 
+    def drop(self, player_id: Any) -> None:
+        """A lab that turned out to be the presenter's (its page's token came after the game's
+        start reached it): it leaves the game if it has answered nothing."""
+        with self._lock:
+            player = self._r.players.get(player_id) if isinstance(player_id, str) else None
+            if player is not None and player.answered == 0:
+                del self._r.players[player_id]
+
     def unmeasured(self) -> list[str]:
         """Versions on the curve whose D accuracy is not measured yet."""
         with self._lock:

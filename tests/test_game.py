@@ -80,6 +80,9 @@ def test_players_are_bounded_and_the_presenter_holds_the_token():
         assert game.deal(f"{i:032x}", V1, now=0.0)["card"] is not None
     assert game.deal("f" * 32, V1, now=0.0) == {"card": None, "why": "the game is full"}
     assert game.is_presenter(game.token()) and not game.is_presenter("guess") and not game.is_presenter(None)
+    game.drop("0" * 32)  # dealt a card, answered nothing: the presenter's lab, found out late
+    game.drop(None)
+    assert game.curve()["players"] == MAX_PLAYERS - 1
 
 
 def test_d_accuracy_judges_reals_and_fakes_of_the_version(mnist5k):

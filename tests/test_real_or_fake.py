@@ -85,7 +85,7 @@ def test_the_class_plays_and_the_presenter_sees_the_class_curve(tmp_path):
 
         presenter.locator(f"[data-lab='root'][data-game-answers='{answered}']").wait_for(timeout=30_000)
         assert int(presenter.locator("[data-lab='game-curve']").get_attribute("data-points")) >= 1
-        assert "1 playing, 6 answers" in presenter.locator("[data-lab='game-class']").inner_text()
+        assert "1 playing, 6 answers" in presenter.locator("[data-lab='game-class']").inner_text()  # not the presenter
 
         key = presenter.locator("[data-lab='root']").get_attribute("data-key")
         turns = _forge(server.port, key)

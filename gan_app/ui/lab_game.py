@@ -112,10 +112,12 @@ class GameDesk:
         self._ensure_task()
         self.announcer.put(queue, json.dumps({"turn": out}))
 
-    def watch(self, queue: asyncio.Queue, token: Any) -> bool:
-        """The presenter's lab (it holds the game's token) hears the class's curve."""
+    def watch(self, queue: asyncio.Queue, token: Any, player: str | None = None) -> bool:
+        """The presenter's lab (it holds the game's token) hears the class's curve; if it was
+        dealt a card before its page gave it the token, it is no player."""
         if not self.game.is_presenter(token):
             return False
+        self.game.drop(player)
         self._watchers.add(queue)
         self.announcer.put(queue, json.dumps({"class_curve": self.game.curve()}))
         self._ensure_task()

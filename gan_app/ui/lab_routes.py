@@ -201,7 +201,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry = REGIST
                             await desk.turn(queue, player, play)
                         continue
                     if "watch_game" in message:
-                        desk.watch(queue, message["watch_game"])
+                        desk.watch(queue, message["watch_game"], player)
                         continue
                     asked = message.get("key", "")
                     if isinstance(asked, str) and KEY.fullmatch(asked):
