@@ -44,6 +44,7 @@ class RemoteTrainer(TrainerCommands):
         self._remote: Snapshot | None = None  # the trainer's newest, as it numbered it
         self._heard = 0.0  # monotonic time of the last heartbeat seen
         self._online = False
+        self._offline_shown = -1  # the whole seconds the offline message last showed
         self._seen: tuple[str | None, str | None, str | None] = (None, None, None)  # version, history, frames tags
         self._history: bytes | None = None
         self._frames: bytes | None = None
@@ -130,7 +131,9 @@ class RemoteTrainer(TrainerCommands):
             self._show(remote, self._online)
         else:
             self._went(online=alive is not None and version is not None)
-        if not self._online and self._remote is not None:  # the offline message counts the seconds
+        ago = int(time.monotonic() - self._heard)
+        if not self._online and self._remote is not None and ago != self._offline_shown:
+            self._offline_shown = ago  # the offline message counts the seconds: a new snapshot once a second
             self._show(self._remote, False)
 
     # ---- commands ----------------------------------------------------------------------------

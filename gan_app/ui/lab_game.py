@@ -105,9 +105,8 @@ class GameDesk:
         if self.game.on and self.version() is None:  # no copy of the live run yet: take one
             await asyncio.to_thread(self.feed.refresh)
         if self.game.on:
-            reals_ready = self.reals.load if self.reals.bytes.size == 0 else None
-            if reals_ready is not None:
-                await asyncio.to_thread(reals_ready)
+            if self.reals.bytes.size == 0:  # the dataset's first load: off the event loop
+                await asyncio.to_thread(self.reals.load)
             out.update(self.game.deal(player, self.version()))
         self._ensure_task()
         self.announcer.put(queue, json.dumps({"turn": out}))
