@@ -12,11 +12,11 @@ from typing import NoReturn, Sequence
 
 import numpy as np
 
-from gan_app.config import DEFAULT_PRESET, LOSSES, MODES, PRECISIONS, PRESETS, get_preset
-from gan_app.data import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
-from gan_app.data_npz import MAX_NPZ_IMAGES
-from gan_app.errors import GanAppError, UsageError
-from gan_app.tfquiet import import_tensorflow_quietly
+from gan_app.core.config import DEFAULT_PRESET, LOSSES, MODES, PRECISIONS, PRESETS, get_preset
+from gan_app.data.datasets import DATASETS, DEFAULT_DATASET, DIGIT_DATASETS
+from gan_app.data.npz import MAX_NPZ_IMAGES
+from gan_app.core.errors import GanAppError, UsageError
+from gan_app.core.tfquiet import import_tensorflow_quietly
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
-    from gan_app.models import param_counts
+    from gan_app.models.dcgan import param_counts
 
     rows = []
     for preset in PRESETS.values():
@@ -186,7 +186,7 @@ def cmd_presets(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from gan_app.config import RunConfig
+    from gan_app.core.config import RunConfig
     from gan_app.headless import ProgressBar, gan_train, resume_config
 
     command = shlex.join(["python", "-m", "gan_app", *args.argv])
@@ -220,9 +220,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_quality(args: argparse.Namespace) -> None:
-    from gan_app.checkpoint import open_export
-    from gan_app.classifier import QualityMeter
-    from gan_app.latent import quality_noise
+    from gan_app.runs.checkpoint import open_export
+    from gan_app.models.classifier import QualityMeter
+    from gan_app.core.latent import quality_noise
 
     export = open_export(args.export)
     meta = export.meta
@@ -301,11 +301,11 @@ def cmd_project(args: argparse.Namespace) -> None:
     import io
     import time
 
-    from gan_app.checkpoint import open_export
-    from gan_app.classifier import QualityMeter
-    from gan_app.drawing import decode, to_mnist
-    from gan_app.files import atomic_write_bytes
-    from gan_app.project import STEPS, Projector
+    from gan_app.runs.checkpoint import open_export
+    from gan_app.models.classifier import QualityMeter
+    from gan_app.data.drawing import decode, to_mnist
+    from gan_app.core.files import atomic_write_bytes
+    from gan_app.lab.inversion import STEPS, Projector
 
     t0 = time.perf_counter()
     if not args.image.is_file():
@@ -326,7 +326,7 @@ def cmd_project(args: argparse.Namespace) -> None:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
-    from gan_app.classifier import CLASSIFIER_PATH, train_classifier
+    from gan_app.models.classifier import CLASSIFIER_PATH, train_classifier
 
     info = train_classifier(epochs=args.epochs, seed=args.seed)
     print(f"wrote {CLASSIFIER_PATH}: held-out accuracy {info['held_out_accuracy']:.2%}")

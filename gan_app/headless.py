@@ -1,14 +1,14 @@
 """The command line's driver of a run: `python -m gan_app train`, the tutorial's
 gan_train(epoch, batch_size, saving_interval) done properly.
 
-Above the run layer (gan_app.run: metrics.csv, quality.csv, samples/, state/) it adds a progress
+Above the run layer (gan_app.runs.run: metrics.csv, quality.csv, samples/, state/) it adds a progress
 line, TensorBoard logs (`logs/`) and, at the end, a final checkpoint and the run layer's export:
 `generator.keras`, `discriminator.keras` and `meta.json`, written last and atomically: a run
 directory without meta.json is not finished. A run trained here continues in the dashboard
 (GAN_APP_RUN=DIR) and the other way round.
 
 A new run never goes into a folder that holds one (that is what `--resume` is for), and the
-process holds the run directory's writer lock (gan_app.runlock) from before its first write to
+process holds the run directory's writer lock (gan_app.runs.lock) from before its first write to
 after its last, so a second `train --resume` or a dashboard cannot interleave with it.
 """
 
@@ -23,14 +23,14 @@ from typing import Callable, TextIO
 import numpy as np
 import tensorflow as tf
 
-from gan_app.config import METRICS, RunConfig
-from gan_app.errors import GanAppError, UsageError
-from gan_app.files import ensure_writable_dir
-from gan_app.quality import Quality
-from gan_app.data import Dataset, load_dataset
-from gan_app.run import Run, check_dataset, read_run_config
-from gan_app.run_dirs import check_new_run_dir
-from gan_app.runlock import RunLock, check_free
+from gan_app.core.config import METRICS, RunConfig
+from gan_app.core.errors import GanAppError, UsageError
+from gan_app.core.files import ensure_writable_dir
+from gan_app.models.quality import Quality
+from gan_app.data.datasets import Dataset, load_dataset
+from gan_app.runs.run import Run, check_dataset, read_run_config
+from gan_app.runs.dirs import check_new_run_dir
+from gan_app.runs.lock import RunLock, check_free
 
 CHUNK = 10  # steps per compiled call between progress updates
 RESUME_OVERRIDES = ("batch_size", "sample_interval", "quality_every", "quality_samples", "checkpoint_every")

@@ -11,8 +11,8 @@ os.environ["GAN_APP_CHECKPOINTS"] = tempfile.mkdtemp(prefix="gan-app-checkpoints
 import numpy as np
 import pytest
 
-from gan_app.config import get_preset
-from gan_app.data import load_dataset, scale_to_range
+from gan_app.core.config import get_preset
+from gan_app.data.datasets import load_dataset, scale_to_range
 
 
 @pytest.fixture(scope="session")

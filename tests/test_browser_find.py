@@ -1,4 +1,4 @@
-"""Find in latent space in the student's tab (gan_app/ui/web/find.js): TensorFlow.js gradients
+"""Find in latent space in the student's tab (gan_app/ui/lab/web/find.js): TensorFlow.js gradients
 of project.py's loss, the search itself against the server's, and the dashboard sharing a
 drawing the tab found without searching on the server."""
 
@@ -8,12 +8,12 @@ import pytest
 from test_browser_lab import IDLE, PRESET_OF, _randomised, _with_groups, chromium, lab_server  # noqa: F401 (fixtures)
 from test_e2e import ARTIFACTS, _draw
 
-from gan_app.checkpoint import SHIPPED_CONDITIONAL, open_export
-from gan_app.config import get_preset
-from gan_app.find_queue import SEARCHED
-from gan_app.lab_bundle import build_bundle, bundle_from_export
-from gan_app.models import ARCHITECTURES, build_generator
-from gan_app.ui.lab_routes import MODELS, STATIC_BASE
+from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, open_export
+from gan_app.core.config import get_preset
+from gan_app.lab.find_queue import SEARCHED
+from gan_app.lab.bundle import build_bundle, bundle_from_export
+from gan_app.models.dcgan import ARCHITECTURES, build_generator
+from gan_app.ui.lab.routes import MODELS, STATIC_BASE
 
 IN_TAB = """async ([base, models, key, body, args]) => {
   const runtime = await import(base + "runtime.js");
@@ -46,7 +46,7 @@ def test_the_tabs_gradient_of_the_search_is_tensorflows_for_every_architecture(l
     the gradient of nearest-neighbour resizing)."""
     import tensorflow as tf
 
-    from gan_app.project import SHELL_WEIGHT
+    from gan_app.lab.inversion import SHELL_WEIGHT
 
     registry, page = lab_server
     preset, meta = _meta(architecture)
@@ -96,9 +96,9 @@ def test_the_tab_starts_a_grouped_g_where_the_server_does(lab_server, mnist5k):
     """A grouped G (`fast`): find.js puts its starts in the groups nearest the drawing, z's first
     number where project.py puts it (its normal quantiles are an approximation: within 1e-5),
     with the same budget constants."""
-    from gan_app.groups import groups_of_z
-    from gan_app.models import group_layer
-    from gan_app.project import GROUPS_SEARCHED, RESTARTS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
+    from gan_app.data.groups import groups_of_z
+    from gan_app.models.dcgan import group_layer
+    from gan_app.lab.inversion import GROUPS_SEARCHED, RESTARTS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
 
     registry, page = lab_server
     preset, meta = _meta("fast")
@@ -132,8 +132,8 @@ def test_find_in_the_tab_finds_a_held_out_digit_as_well_as_the_server(lab_server
     the dashboard test below searches the wide one."""
     from test_browser_lab import TOLERANCE
 
-    from gan_app.classifier import shared_meter, split
-    from gan_app.project import Projector
+    from gan_app.models.classifier import shared_meter, split
+    from gan_app.lab.inversion import Projector
 
     registry, page = lab_server
     export = open_export(SHIPPED_CONDITIONAL)

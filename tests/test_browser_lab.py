@@ -1,4 +1,4 @@
-"""The lab's generator in the browser: TensorFlow.js (gan_app/ui/web) rebuilds each preset's G
+"""The lab's generator in the browser: TensorFlow.js (gan_app/ui/lab/web) rebuilds each preset's G
 and D from the bundle the server describes, and draws the same pictures as Keras, in Chromium,
 served by the lab's real routes."""
 
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from gan_app.bench.browser import CHROMIUM, browser
-from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
-from gan_app.config import get_preset
-from gan_app.lab_bundle import Registry, build_bundle, bundle_from_export
-from gan_app.groups import cut_points
-from gan_app.models import ARCHITECTURES, build_discriminator, build_generator, image_groups, set_groups
-from gan_app.ui.lab_feed import Announcer, LiveFeed
-from gan_app.ui.lab_routes import MODELS, STATIC_BASE, lab_routes
+from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+from gan_app.core.config import get_preset
+from gan_app.lab.bundle import Registry, build_bundle, bundle_from_export
+from gan_app.data.groups import cut_points
+from gan_app.models.dcgan import ARCHITECTURES, build_discriminator, build_generator, image_groups, set_groups
+from gan_app.classroom.feed import Announcer, LiveFeed
+from gan_app.ui.lab.routes import MODELS, STATIC_BASE, lab_routes
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -150,7 +150,7 @@ def test_the_browser_draws_the_shipped_models_as_keras_does(lab_server, shipped)
 
 
 def test_the_pages_latent_maths_is_the_servers(lab_server):
-    from gan_app import latent
+    from gan_app.core import latent
 
     _, page = lab_server
     rng = np.random.default_rng(5)

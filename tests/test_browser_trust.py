@@ -62,25 +62,25 @@ def test_under_a_base_path_the_lab_draws_and_its_files_are_gzipped_once(tmp_path
 
 
 def test_a_version_is_compressed_once_whoever_fetches_it(monkeypatch):
-    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
-    from gan_app.lab_bundle import Registry, bundle_from_export
-    from gan_app.ui import lab_routes
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT, open_export
+    from gan_app.lab.bundle import Registry, bundle_from_export
+    from gan_app.ui.lab import routes as lab_routes
     from gan_app.ui.shared import SharedRenders
 
-    monkeypatch.setattr(lab_routes, "_ENCODED", SharedRenders(max_entries=24))  # a fresh server's
+    encoded = SharedRenders(max_entries=24)  # a server's
     registry = Registry()
     key = bundle_from_export(open_export(SHIPPED_EXPORT), registry)
-    first = [lab_routes._encoded(registry, key, "weights.bin") for _ in range(5)]
-    assert lab_routes._ENCODED.builds["weights.bin"] == 1 and all(f is first[0] for f in first)
+    first = [lab_routes._encoded(registry, key, "weights.bin", encoded) for _ in range(5)]
+    assert encoded.builds["weights.bin"] == 1 and all(f is first[0] for f in first)
     assert gzip.decompress(first[0][1]) == first[0][0] == registry.get(key).blob
-    assert lab_routes._encoded(registry, "0" * 20, "weights.bin") is None
+    assert lab_routes._encoded(registry, "0" * 20, "weights.bin", encoded) is None
 
 
 def test_a_new_live_version_reaches_the_labs_spread_over_a_short_window():
     import asyncio
     import time
 
-    from gan_app.ui.lab_feed import Announcer, LiveVersion
+    from gan_app.classroom.feed import Announcer, LiveVersion
 
     class Feed:
         def refresh(self):
@@ -118,10 +118,10 @@ def test_a_lab_refused_by_a_full_server_backs_off_and_stops_with_a_message():
     from starlette.routing import Route
 
     from gan_app.bench.server import free_port
-    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
-    from gan_app.lab_bundle import Registry, bundle_from_export
-    from gan_app.ui.lab_feed import Announcer, LiveFeed
-    from gan_app.ui.lab_routes import MODELS, SOCKET, STATIC_BASE, lab_routes
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT, open_export
+    from gan_app.lab.bundle import Registry, bundle_from_export
+    from gan_app.classroom.feed import Announcer, LiveFeed
+    from gan_app.ui.lab.routes import MODELS, SOCKET, STATIC_BASE, lab_routes
     from gan_app.ui.socket_guard import ConnectionCap
 
     registry = Registry()

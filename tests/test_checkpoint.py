@@ -11,15 +11,15 @@ import keras
 import numpy as np
 import pytest
 
-from gan_app.checkpoint import (
+from gan_app.runs.checkpoint import (
     CheckpointError,
     RunState,
     list_exports,
     load_export,
     open_upload,
 )
-from gan_app.config import get_preset
-from gan_app.step import FusedStep
+from gan_app.core.config import get_preset
+from gan_app.train.step import FusedStep
 
 ROOT = Path(__file__).resolve().parent.parent
 META = {"latent_dim": 64, "noise": "normal", "output_min": -1.0, "output_max": 1.0, "preset": "fast"}
@@ -129,10 +129,10 @@ INSIDE_A_SAVE = """
 import os, signal, sys, threading
 from pathlib import Path
 import numpy as np
-from gan_app import checkpoint
-from gan_app.config import get_preset
-from gan_app.data import load_dataset, scale_to_range
-from gan_app.step import FusedStep
+from gan_app.runs import checkpoint
+from gan_app.core.config import get_preset
+from gan_app.data.datasets import load_dataset, scale_to_range
+from gan_app.train.step import FusedStep
 
 run, stage = Path(sys.argv[1]), sys.argv[2]
 preset = get_preset("roatienza").replace(batch_size=8)

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from gan_app.class_points import (NAME_CHARS, PER_VERSION, AnswerError, ClassPoints, checked_answer, clean_name)
-from gan_app.find_queue import FindQueue
+from gan_app.lab.points import (NAME_CHARS, PER_VERSION, AnswerError, ClassPoints, checked_answer, clean_name)
+from gan_app.lab.find_queue import FindQueue
 from gan_app.ui.socket_guard import ConnectionCap
 
 LATENT = 8
@@ -88,7 +88,7 @@ def test_the_class_gets_compact_points_and_the_presenter_can_hide_or_clear_them(
 
 
 class _Projector:
-    """Stands in for gan_app.project.Projector: a search that takes `seconds` (or fails)."""
+    """Stands in for gan_app.lab.inversion.Projector: a search that takes `seconds` (or fails)."""
 
     def __init__(self, seconds: float = 0.0, error: BaseException | None = None) -> None:
         self.seconds, self.error = seconds, error
@@ -152,8 +152,8 @@ def test_one_client_cannot_take_every_slot():
 
 
 def test_a_dataset_is_replaced_only_when_the_presenter_says_so(tmp_path):
-    from gan_app.errors import GanAppError
-    from gan_app.ui.dataset_upload import _save
+    from gan_app.core.errors import GanAppError
+    from gan_app.ui.train.dataset_upload import _save
 
     target = tmp_path / "datasets" / "ours.npz"
     _save(target, b"first", replace=False)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_app.checkpoint import load_discriminator_file
+from gan_app.runs.checkpoint import load_discriminator_file
 from gan_app.cli import main
-from gan_app.config import get_preset
+from gan_app.core.config import get_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 

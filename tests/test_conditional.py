@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import weights_of
-from gan_app.checkpoint import open_export
-from gan_app.classifier import QualityMeter
+from gan_app.runs.checkpoint import open_export
+from gan_app.models.classifier import QualityMeter
 from gan_app.cli import main
-from gan_app.config import get_preset
-from gan_app.data import scale_to_range
-from gan_app.models import build_discriminator, build_generator, param_counts
-from gan_app.step import FusedStep
+from gan_app.core.config import get_preset
+from gan_app.data.datasets import scale_to_range
+from gan_app.models.dcgan import build_discriminator, build_generator, param_counts
+from gan_app.train.step import FusedStep
 
 PRESET = get_preset("conditional")
 
@@ -108,8 +108,8 @@ def test_a_conditional_live_run_shows_a_column_per_digit_and_its_label_accuracy(
     from PIL import Image
 
     from conftest import wait_for
-    from gan_app.config import RunConfig
-    from gan_app.live import LiveTrainer
+    from gan_app.core.config import RunConfig
+    from gan_app.live.trainer import LiveTrainer
 
     trainer = LiveTrainer(RunConfig(preset="conditional", batch_size=16, quality_every=10, quality_samples=100))
     try:
@@ -125,7 +125,7 @@ def test_a_conditional_live_run_shows_a_column_per_digit_and_its_label_accuracy(
 
 
 def test_the_shipped_conditional_model_reproduces_its_recorded_quality(capsys):
-    from gan_app.checkpoint import SHIPPED_CONDITIONAL as shipped
+    from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL as shipped
 
     meta = json.loads((shipped / "meta.json").read_text())
     assert (shipped / "generator.keras").stat().st_size <= 10 * 1024 * 1024

@@ -9,11 +9,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from gan_app.checkpoint import SHIPPED_EXPORT
-from gan_app.step import device_name
-from gan_app.ui import charts
-from gan_app.ui.common import (FREE_ATTEMPTS, LOCK_FIRST_S, NOTICE_KEY, PRESENTER_KEY, current_trainer, get_trainer,
-                                LOGINS, LoginLimiter, login_wait, run_control, try_login)
+from gan_app.runs.checkpoint import SHIPPED_EXPORT
+from gan_app.train.step import device_name
+from gan_app.ui.train import charts
+from gan_app.classroom.room import classroom
+from gan_app.ui.common import NOTICE_KEY, PRESENTER_KEY, current_trainer, get_trainer, login_wait, run_control, try_login
+from gan_app.classroom.logins import FREE_ATTEMPTS, LOCK_FIRST_S, LoginLimiter
 from gan_app.ui.streamlit_fixes import keras_state_is_kept
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def app(monkeypatch, tmp_path):
     yield at
     get_trainer().close()
     st.cache_resource.clear()
-    LOGINS.clear()  # wrong passwords count per address for the whole server: every test is a fresh server
+    classroom().logins.clear()  # wrong passwords count per address for the whole server: every test is a fresh server
 
 
 def button(at, label):
@@ -194,7 +195,7 @@ def test_loss_charts_carry_both_curves_and_the_equilibrium_line(app):
 
 
 def _learn_page():
-    from gan_app.ui import learn_page
+    from gan_app.ui.learn import page as learn_page
 
     learn_page.render()
 
@@ -242,7 +243,7 @@ def test_save_checkpoint_and_export_from_the_page(app, monkeypatch, tmp_path):
 
 
 def _models_page():
-    from gan_app.ui import models_page
+    from gan_app.ui.models import page as models_page
 
     models_page.render()
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gan_app.data import load_dataset, scale_to_range, to_unit_range
-from gan_app.errors import DatasetError
+from gan_app.data.datasets import load_dataset, scale_to_range, to_unit_range
+from gan_app.core.errors import DatasetError
 
 
 def test_offline_default_is_the_shipped_5k_sample(mnist5k):

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError, open_export
-from gan_app.config import RunConfig, get_preset
-from gan_app.lab import GeneratorWeights, LabGenerator
-from gan_app.models import image_groups
-from gan_app.latent import grid_latents
-from gan_app.live_view import RunView
-from gan_app.run import Run
-from gan_app.ui.live_channel import live_update
+from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError, open_export
+from gan_app.core.config import RunConfig, get_preset
+from gan_app.lab.model import GeneratorWeights, LabGenerator
+from gan_app.models.dcgan import image_groups
+from gan_app.core.latent import grid_latents
+from gan_app.live.view import RunView
+from gan_app.runs.run import Run
+from gan_app.ui.live.channel import live_update
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_the_digit_changes_the_image_at_the_same_z(conditional):
 
 
 def test_same_z_every_digit_and_a_blend_between_two_digits(conditional):
-    from gan_app.lab import reference_labeller
+    from gan_app.lab.model import reference_labeller
 
     z = conditional.noise(1, 11)[0]
     every = conditional.images01(np.repeat(z[None], 10, axis=0), np.arange(10))
@@ -45,7 +45,7 @@ def test_same_z_every_digit_and_a_blend_between_two_digits(conditional):
 
 
 def test_a_drawing_found_by_one_student_is_offered_to_the_class(conditional):
-    from gan_app.class_points import PER_VERSION, ClassPoints
+    from gan_app.lab.points import PER_VERSION, ClassPoints
 
     points_of = ClassPoints()
     heard = []
@@ -63,7 +63,7 @@ def test_a_drawing_found_by_one_student_is_offered_to_the_class(conditional):
 
 
 def test_directions_of_a_conditional_generator_keep_the_digit(conditional):
-    from gan_app.lab import reference_labeller
+    from gan_app.lab.model import reference_labeller
 
     directions, _ = conditional.sefa
     z = conditional.noise(8, 3)
@@ -100,7 +100,7 @@ def test_a_conditional_grid_is_judged_as_the_digit_of_its_column():
 
 
 def test_the_live_update_carries_the_scores_for_every_tab():
-    from gan_app.live_types import Snapshot
+    from gan_app.live.types import Snapshot
 
     snap = Snapshot(grid_png=b"\x89PNG", grid_step=20, grid_scores=(0.25, 0.75) * 25, grid_columns=10)
     update = live_update(snap)
@@ -108,7 +108,7 @@ def test_the_live_update_carries_the_scores_for_every_tab():
 
 
 def test_the_lab_judges_with_d_of_the_same_step(fast_images):
-    from gan_app.step import FusedStep
+    from gan_app.train.step import FusedStep
 
     step = FusedStep(get_preset("fast"), fast_images, seed=0)
     step.train(3)
@@ -141,7 +141,7 @@ def test_exports_carry_their_discriminator_and_refuse_a_foreign_one(tmp_path):
 
 
 def _lab_page():
-    from gan_app.ui import lab_page
+    from gan_app.ui.lab import page as lab_page
 
     lab_page.render()
 

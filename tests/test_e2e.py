@@ -260,7 +260,7 @@ def test_a_refused_live_panel_stops_retrying_and_says_why(request):
     from playwright.sync_api import sync_playwright
 
     from gan_app.bench.browser import CHROMIUM_ARGS
-    from gan_app.ui.live_panel import MAX_REFUSED, RETRY_MS
+    from gan_app.ui.live.panel import MAX_REFUSED, RETRY_MS
 
     ARTIFACTS.mkdir(exist_ok=True)
     env = {"GAN_APP_LIVE_SOCKETS": "1"}

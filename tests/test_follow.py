@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_app.presentation import Presentation, checked_view
+from gan_app.lab.presentation import Presentation, checked_view
 
 PASSWORD = "lead-the-class"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"  # no page run under way

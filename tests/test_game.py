@@ -4,7 +4,7 @@ accuracy per model version beside D's."""
 
 import numpy as np
 
-from gan_app.game import CARD_TTL_S, MAX_PLAYERS, MIN_THINK_S, RealOrFake, Version, d_accuracy
+from gan_app.lab.game import CARD_TTL_S, MAX_PLAYERS, MIN_THINK_S, RealOrFake, Version, d_accuracy
 
 P, Q = "a" * 32, "b" * 32
 V1, V2 = Version("k1", 100), Version("k2", 600, num_classes=10)
@@ -86,8 +86,8 @@ def test_players_are_bounded_and_the_presenter_holds_the_token():
 
 
 def test_d_accuracy_judges_reals_and_fakes_of_the_version(mnist5k):
-    from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
-    from gan_app.lab import LabGenerator
+    from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+    from gan_app.lab.model import LabGenerator
 
     shipped = LabGenerator.from_export(open_export(SHIPPED_EXPORT))  # ships without its D
     assert d_accuracy(shipped, mnist5k.x[:300], mnist5k.y[:300], n=50) is None

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from gan_app.checkpoint import open_export, write_export
-from gan_app.config import get_preset
-from gan_app.data import scale_to_range
-from gan_app.groups import cut_points, fit_groups, groups_of_z, nearest_group
-from gan_app.lab import LabGenerator
-from gan_app.models import build_generator, group_layer, image_groups, param_counts, set_groups
-from gan_app.step import FusedStep
+from gan_app.runs.checkpoint import open_export, write_export
+from gan_app.core.config import get_preset
+from gan_app.data.datasets import scale_to_range
+from gan_app.data.groups import cut_points, fit_groups, groups_of_z, nearest_group
+from gan_app.lab.model import LabGenerator
+from gan_app.models.dcgan import build_generator, group_layer, image_groups, param_counts, set_groups
+from gan_app.train.step import FusedStep
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +106,8 @@ def test_find_starts_a_grouped_g_in_the_groups_nearest_the_drawing_and_keeps_eac
     """z's first number picks the group, a step the gradient cannot cross: the search's starts go
     to the GROUPS_SEARCHED groups whose mean image is nearest the target, dealt out in turn, and
     stay in them."""
-    from gan_app.groups import first_numbers_in, nearest_groups
-    from gan_app.project import GROUPS_SEARCHED, Projector
+    from gan_app.data.groups import first_numbers_in, nearest_groups
+    from gan_app.lab.inversion import GROUPS_SEARCHED, Projector
 
     preset = get_preset("fast")
     g = build_generator(preset)

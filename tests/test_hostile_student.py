@@ -16,8 +16,8 @@ from gan_app.bench.find_burst import FIND
 from gan_app.bench.server import DashboardServer
 from gan_app.bench.students import EmulatedStudent, LabStats
 from gan_app.bench.tab import ViewerStats
-from gan_app.checkpoint import SHIPPED_EXPORT
-from gan_app.class_points import NAME_CHARS
+from gan_app.runs.checkpoint import SHIPPED_EXPORT
+from gan_app.lab.points import NAME_CHARS
 from gan_app.ui.socket_guard import CLOSE_TOO_BIG, CLOSE_TRY_LATER, SOCKETS_PER_CLIENT
 
 PASSWORD = "the-teacher's"
@@ -56,7 +56,7 @@ class Tab(EmulatedStudent):
 
 async def draw_a_one(tab: Tab) -> None:
     """The tab's canvas sends a drawing (a page run judges it), as a stroke's end does."""
-    from gan_app.images import image_png
+    from gan_app.core.images import image_png
 
     digit = np.zeros((28, 28, 1), np.float32)
     digit[6:22, 12:16] = 1.0

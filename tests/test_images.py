@@ -3,7 +3,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from gan_app.images import gif_bytes, grid_png, image_png, strip_png
+from gan_app.core.images import gif_bytes, grid_png, image_png, strip_png
 
 
 def test_grid_is_5x5_digits_enlarged_for_a_projector():

@@ -7,7 +7,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from gan_app.ui.common import PRESENTER_KEY, current_trainer, get_trainer
-from gan_app.ui.join_card import QR_SCALE, join_urls, machine_addresses, qr_png
+from gan_app.ui.train.join_card import QR_SCALE, join_urls, machine_addresses, qr_png
 
 
 def test_join_urls_name_each_host_once_with_its_port_and_base_path():
@@ -35,7 +35,7 @@ def test_the_qr_code_draws_segnos_modules_at_projector_scale():
 
 
 def _train_page():
-    from gan_app.ui import train_page
+    from gan_app.ui.train import page as train_page
 
     train_page.render()
 

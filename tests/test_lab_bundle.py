@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from gan_app.browser_model import UnsupportedInBrowser, describe, pack
-from gan_app.config import RunConfig, get_preset
-from gan_app.lab_bundle import Registry, build_bundle
-from gan_app.models import build_discriminator, build_generator
-from gan_app.ui.lab_feed import LiveFeed
+from gan_app.lab.browser_model import UnsupportedInBrowser, describe, pack
+from gan_app.core.config import RunConfig, get_preset
+from gan_app.lab.bundle import Registry, build_bundle
+from gan_app.models.dcgan import build_discriminator, build_generator
+from gan_app.classroom.feed import LiveFeed
 from tests.conftest import wait_for
 
 INFO = {"name": "fast", "step": 0, "latent_dim": 64, "noise": "normal", "output_min": -1.0, "output_max": 1.0}
@@ -48,7 +48,7 @@ def test_a_layer_the_browser_cannot_build_is_named():
 
 
 def test_the_live_copy_is_taken_when_due_and_once_for_everyone(tmp_path):
-    from gan_app.live import LiveTrainer
+    from gan_app.live.trainer import LiveTrainer
 
     trainer = LiveTrainer(RunConfig(preset="fast"), checkpoint_dir=tmp_path / "live")
     feed = LiveFeed(lambda: trainer, Registry(), min_s=0.0)  # paced by steps alone first

@@ -7,12 +7,12 @@ import gc
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_app.checkpoint import SHIPPED_EXPORT, open_export
+from gan_app.runs.checkpoint import SHIPPED_EXPORT, open_export
 from gan_app.ui.common import current_trainer, get_trainer
 
 
 def _lab_page():
-    from gan_app.ui import lab_page
+    from gan_app.ui.lab import page as lab_page
 
     lab_page.render()
 
@@ -50,7 +50,7 @@ def test_choosing_a_shipped_model_keeps_the_model_the_session_opened(lab):
 
 
 def test_values_kept_per_export_never_pass_to_a_later_object_at_the_same_id():
-    from gan_app.ui.lab_page import _PerExport
+    from gan_app.ui.lab.page import _PerExport
 
     class Model:
         pass
@@ -64,8 +64,9 @@ def test_values_kept_per_export_never_pass_to_a_later_object_at_the_same_id():
 
 
 def test_what_every_lab_sees_is_the_presenters_to_change(lab, monkeypatch):
-    from gan_app.ui.lab_feed import FEED
+    from gan_app.classroom.room import classroom
 
+    FEED = classroom().feed  # the server's: every lab shares it
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     lab.session_state["lab_source"] = "Live run"
     lab.run()
@@ -88,9 +89,10 @@ def test_what_every_lab_sees_is_the_presenters_to_change(lab, monkeypatch):
 def test_the_presenter_hides_a_drawing_or_clears_the_class_list_and_a_viewer_cannot(lab, monkeypatch):
     import numpy as np
 
-    from gan_app.lab_bundle import REGISTRY
+    from gan_app.classroom.room import classroom
     from gan_app.ui.common import PRESENTER_KEY
-    from gan_app.ui.lab_draw import CLASS_POINTS
+
+    REGISTRY, CLASS_POINTS = classroom().registry, classroom().points
 
     monkeypatch.setenv("GAN_APP_PRESENTER_PASSWORD", "s3cret")
     lab.session_state["lab_source"] = "Opened model"

@@ -7,13 +7,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gan_app import latent
-from gan_app.checkpoint import SHIPPED_EXPORT as SHIPPED, open_export
-from gan_app.config import get_preset
-from gan_app.images import gif_bytes, image_png
-from gan_app.lab import LabGenerator, reference_labeller
-from gan_app.step import FusedStep
-from gan_app.latent import fixed_noise
+from gan_app.core import latent
+from gan_app.runs.checkpoint import SHIPPED_EXPORT as SHIPPED, open_export
+from gan_app.core.config import get_preset
+from gan_app.core.images import gif_bytes, image_png
+from gan_app.lab.model import LabGenerator, reference_labeller
+from gan_app.train.step import FusedStep
+from gan_app.core.latent import fixed_noise
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_lab_generator_draws_in_range_and_directions_are_cached(shipped):
 
 
 def test_live_weights_become_a_lab_generator_that_matches_the_trainer(fast_images):
-    from gan_app.lab import GeneratorWeights
+    from gan_app.lab.model import GeneratorWeights
 
     step = FusedStep(get_preset("fast"), fast_images, seed=0)
     step.train(3)
@@ -119,7 +119,7 @@ def test_walk_gif_has_the_requested_frames(shipped):
 
 
 def _lab_page():
-    from gan_app.ui import lab_page
+    from gan_app.ui.lab import page as lab_page
 
     lab_page.render()
 

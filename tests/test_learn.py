@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_app.config import RunConfig, get_preset
-from gan_app.data import scale_to_range
-from gan_app.live import LiveTrainer
-from gan_app.model_graph import preset_diagram
-from gan_app.models import build_discriminator, build_generator
-from gan_app.slowmo import SUB_STEPS, SlowMotion
-from gan_app.classic_step import ClassicStep
-from gan_app.step import FusedStep
-from gan_app.trap import RECIPES, run_trap
+from gan_app.core.config import RunConfig, get_preset
+from gan_app.data.datasets import scale_to_range
+from gan_app.live.trainer import LiveTrainer
+from gan_app.models.graph import preset_diagram
+from gan_app.models.dcgan import build_discriminator, build_generator
+from gan_app.train.slowmo import SUB_STEPS, SlowMotion
+from gan_app.train.classic import ClassicStep
+from gan_app.train.step import FusedStep
+from gan_app.train.trap import RECIPES, run_trap
 
 from conftest import wait_for
 

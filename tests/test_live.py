@@ -11,13 +11,13 @@ import pytest
 from conftest import wait_for
 from streamlit.testing.v1 import AppTest
 
-from gan_app.config import RunConfig
-from gan_app.live import LiveTrainer
-from gan_app.live_types import Snapshot
+from gan_app.core.config import RunConfig
+from gan_app.live.trainer import LiveTrainer
+from gan_app.live.types import Snapshot
 from gan_app.ui.common import get_trainer
-from gan_app import live_view
-from gan_app.step import FusedStep
-from gan_app.ui.live_channel import LiveChannel, live_update, parse_every
+from gan_app.live import view as live_view
+from gan_app.train.step import FusedStep
+from gan_app.ui.live.channel import LiveChannel, live_update, parse_every
 from gan_app.ui.shared import RENDERS, SharedRenders
 from gan_app.ui.socket_guard import ConnectionCap, origin_matches
 

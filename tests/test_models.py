@@ -1,8 +1,8 @@
 import pytest
 
-from gan_app.config import PRESETS, get_preset
-from gan_app.errors import UsageError
-from gan_app.models import build_discriminator, build_generator, param_counts
+from gan_app.core.config import PRESETS, get_preset
+from gan_app.core.errors import UsageError
+from gan_app.models.dcgan import build_discriminator, build_generator, param_counts
 
 # Totals as the tutorials' model.summary() prints them (REFERENCE.md).
 TUTORIAL_COUNTS = {

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
 from gan_app.cli import main
-from gan_app.data import load_dataset
-from gan_app.drawing import decode, to_mnist
-from gan_app.errors import DatasetError, GanAppError, ImageInputError
-from gan_app.lab import LabGenerator, reference_labeller
-from gan_app.project import Projector
+from gan_app.data.datasets import load_dataset
+from gan_app.data.drawing import decode, to_mnist
+from gan_app.core.errors import DatasetError, GanAppError, ImageInputError
+from gan_app.lab.model import LabGenerator, reference_labeller
+from gan_app.lab.inversion import Projector
 
 
 def _png(image: Image.Image) -> bytes:
@@ -67,7 +67,7 @@ def test_bad_drawings_and_uploads_get_one_line(data, expected):
 
 
 def test_the_classifier_and_d_verdicts_shown_match_calling_them_directly():
-    from gan_app.ui.lab_draw import verdicts
+    from gan_app.ui.lab.draw import verdicts
 
     model = LabGenerator.from_export(open_export(SHIPPED_CONDITIONAL))  # ships its discriminator
     x = load_dataset("mnist5k").x[7]
@@ -91,7 +91,7 @@ def test_projection_of_a_generator_sample_recovers_it(shipped):
 
 
 def test_held_out_digits_project_to_the_same_digit(shipped):
-    from gan_app.classifier import split
+    from gan_app.models.classifier import split
 
     ds = load_dataset("mnist5k")
     held = np.random.default_rng(1).permutation(split(ds)[1])[:20]
@@ -104,7 +104,7 @@ def test_held_out_digits_project_to_the_same_digit(shipped):
 def test_searches_batched_together_find_what_each_finds_alone(shipped):
     import threading
 
-    from gan_app.find_queue import FindQueue
+    from gan_app.lab.find_queue import FindQueue
 
     projector = Projector(shipped.generator, shipped.meta)
     targets = shipped.images01(shipped.noise(4, 21))
@@ -198,8 +198,8 @@ def test_a_zip_with_digit_folders_loads_labelled_and_the_cli_trains_on_it(tmp_pa
 
 
 def test_a_zip_without_digit_folders_has_no_labels_and_no_quality(tmp_path):
-    from gan_app.config import RunConfig
-    from gan_app.run import Run
+    from gan_app.core.config import RunConfig
+    from gan_app.runs.run import Run
 
     path = _zip(tmp_path / "faces.zip", {f"img{i}.jpg": _digit_png(i) for i in range(70)})
     ds = load_dataset(str(path))
@@ -235,7 +235,7 @@ def test_each_bad_archive_gets_its_message_and_nothing_is_written(tmp_path, caps
 
 
 def test_an_archive_over_the_limits_is_refused_before_reading(tmp_path, monkeypatch):
-    from gan_app import data_zip
+    from gan_app.data import zips as data_zip
 
     path = _zip(tmp_path / "many.zip", {f"{i}.png": _digit_png(i) for i in range(30)})
     monkeypatch.setattr(data_zip, "MAX_IMAGES", 20)
@@ -247,7 +247,7 @@ def test_an_archive_over_the_limits_is_refused_before_reading(tmp_path, monkeypa
 
 
 def test_the_dashboard_converts_an_upload_and_previews_it(tmp_path):
-    from gan_app.ui.dataset_upload import _convert
+    from gan_app.ui.train.dataset_upload import _convert
 
     data = (_zip(tmp_path / "u.zip", {f"{i % 10}/{i}.png": _digit_png(i) for i in range(64)})).read_bytes()
     npz, count, digits, skipped, preview = _convert("u.zip", data, 64)

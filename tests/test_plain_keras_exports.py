@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from gan_app.checkpoint import (SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError, load_export, open_export,
+from gan_app.runs.checkpoint import (SHIPPED_CONDITIONAL, SHIPPED_EXPORT, CheckpointError, load_export, open_export,
                                 write_export)
-from gan_app.config import PRESETS, get_preset
-from gan_app.files import save_model_atomic
-from gan_app.groups import groups_of_z
-from gan_app.models import build_discriminator, build_generator, fit_generator_groups, group_layer
+from gan_app.core.config import PRESETS, get_preset
+from gan_app.core.files import save_model_atomic
+from gan_app.data.groups import groups_of_z
+from gan_app.models.dcgan import build_discriminator, build_generator, fit_generator_groups, group_layer
 
 # Run in a fresh interpreter: keras and numpy only, then prove nothing of gan_app came along.
 PLAIN_KERAS = """
@@ -94,7 +94,7 @@ def test_plain_keras_picks_the_group_the_training_layer_picks_on_and_beside_ever
     g = build_generator(preset)
     fit_generator_groups(g, fast_images[:1000], preset, seed=0)
     cuts = np.asarray(group_layer(g).cuts)
-    from gan_app.portable import portable_generator
+    from gan_app.models.portable import portable_generator
 
     z = _on_the_cuts(np.random.default_rng(3).standard_normal((3 * len(cuts), preset.latent_dim)).astype(np.float32), cuts)
     plain = portable_generator(g)

@@ -4,12 +4,12 @@ float32 exports. The same code runs on a GPU; here it runs on the CPU."""
 import numpy as np
 import pytest
 
-from gan_app.checkpoint import open_export
-from gan_app.config import RunConfig, get_preset
-from gan_app.errors import UsageError
-from gan_app.models import group_layer
-from gan_app.run import Run
-from gan_app.step import FusedStep
+from gan_app.runs.checkpoint import open_export
+from gan_app.core.config import RunConfig, get_preset
+from gan_app.core.errors import UsageError
+from gan_app.models.dcgan import group_layer
+from gan_app.runs.run import Run
+from gan_app.train.step import FusedStep
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])

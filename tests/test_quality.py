@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gan_app.classifier import classifier_info, split
-from gan_app.classifier import QualityMeter
-from gan_app.quality import classifier_score, coverage, frechet_distance
+from gan_app.models.classifier import classifier_info, split
+from gan_app.models.classifier import QualityMeter
+from gan_app.models.quality import classifier_score, coverage, frechet_distance
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_score_and_coverage_on_probabilities():
 def test_the_shipped_export_reproduces_its_recorded_quality(capsys):
     import json
 
-    from gan_app.checkpoint import SHIPPED_EXPORT as shipped
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT as shipped
     from gan_app.cli import main
 
     meta = json.loads((shipped / "meta.json").read_text())
@@ -75,7 +75,7 @@ def test_quality_of_an_export_that_is_not_of_digits_is_refused(tmp_path, capsys)
     import json
     import shutil
 
-    from gan_app.checkpoint import SHIPPED_EXPORT
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT
     from gan_app.cli import main
 
     export = tmp_path / "fashion"

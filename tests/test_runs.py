@@ -10,8 +10,8 @@ import pytest
 from conftest import wait_for
 
 from gan_app.cli import main
-from gan_app.config import CONFIG_SCHEMA, RunConfig
-from gan_app.live import LiveTrainer
+from gan_app.core.config import CONFIG_SCHEMA, RunConfig
+from gan_app.live.trainer import LiveTrainer
 
 
 def csv_steps(path: Path) -> list[int]:

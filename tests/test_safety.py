@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from gan_app.cli import main
-from gan_app.data import load_dataset
-from gan_app.data_npz import MAX_NPZ_IMAGES, UPLOAD_NPZ_IMAGES
-from gan_app.errors import DatasetError, GanAppError
+from gan_app.data.datasets import load_dataset
+from gan_app.data.npz import MAX_NPZ_IMAGES, UPLOAD_NPZ_IMAGES
+from gan_app.core.errors import DatasetError, GanAppError
 
 ROOT = Path(__file__).resolve().parent.parent
 BOMB_IMAGES = 2_000_000
@@ -95,7 +95,7 @@ def test_the_cli_refuses_an_npz_bomb_in_one_line_exit_2(bomb, tmp_path, capsys):
 
 
 def test_the_dashboard_refuses_an_npz_bomb_and_an_npz_over_its_limit(bomb):
-    from gan_app.ui.dataset_upload import _convert
+    from gan_app.ui.train.dataset_upload import _convert
 
     with pytest.raises(GanAppError, match=f"holds {BOMB_IMAGES:,} images, over the {UPLOAD_NPZ_IMAGES:,}-image limit"):
         _convert("bomb.npz", bomb.read_bytes(), 64)
@@ -112,7 +112,7 @@ def test_the_dashboard_refuses_an_npz_bomb_and_an_npz_over_its_limit(bomb):
     ({"x": np.zeros((11, 28, 28), np.uint8)}, "holds 11 images, over the 10-image limit"),
 ])
 def test_an_npz_is_checked_array_by_array_before_loading(tmp_path, arrays, expected):
-    from gan_app.data import load_npz
+    from gan_app.data.datasets import load_npz
 
     path = tmp_path / "odd.npz"
     np.savez(path, **arrays)
@@ -123,9 +123,9 @@ def test_an_npz_is_checked_array_by_array_before_loading(tmp_path, arrays, expec
 
 # ---- one writer per run directory ---------------------------------------------------------------
 
-HOLDER = ("import sys; from gan_app.runlock import RunLock; lock = RunLock(sys.argv[1]); "
+HOLDER = ("import sys; from gan_app.runs.lock import RunLock; lock = RunLock(sys.argv[1]); "
           "print('held', flush=True); sys.stdin.read()")
-TRY_LOCK = ("import sys; from gan_app.runlock import RunLock, RunLocked\n"
+TRY_LOCK = ("import sys; from gan_app.runs.lock import RunLock, RunLocked\n"
             "try:\n    RunLock(sys.argv[1])\nexcept RunLocked as exc:\n    print(exc); sys.exit(2)")
 
 
@@ -161,7 +161,7 @@ class Holder:
 
 
 def test_a_second_writer_is_refused_in_one_line_and_nothing_changes(cli_run, tmp_path, capsys):
-    from gan_app.live import LiveTrainer
+    from gan_app.live.trainer import LiveTrainer
 
     run = copy_run(cli_run, tmp_path / "run")
     holder = Holder(run)
@@ -201,8 +201,8 @@ def test_two_cli_processes_never_train_one_run_at_once(cli_run, tmp_path):
 
 
 def test_the_dashboards_trainer_holds_the_run_it_owns(tmp_path):
-    from gan_app.live import LiveTrainer
-    from gan_app.config import RunConfig
+    from gan_app.live.trainer import LiveTrainer
+    from gan_app.core.config import RunConfig
 
     live = tmp_path / "live"
     trainer = LiveTrainer(RunConfig(batch_size=16, quality_every=0), checkpoint_dir=live)
@@ -218,7 +218,7 @@ def test_the_dashboards_trainer_holds_the_run_it_owns(tmp_path):
 
 
 def _models_page():
-    from gan_app.ui import models_page
+    from gan_app.ui.models import page as models_page
 
     models_page.render()
 
@@ -249,7 +249,7 @@ def test_the_models_page_says_who_trains_a_locked_run(tmp_path, monkeypatch):
 # ---- nothing overwritten by accident ------------------------------------------------------------
 
 def test_out_onto_a_shipped_model_is_refused_and_it_stays_as_shipped(capsys):
-    from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT
+    from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT
 
     for shipped in (SHIPPED_EXPORT, SHIPPED_CONDITIONAL):
         before = tree_digest(shipped)
@@ -263,9 +263,9 @@ def test_export_refuses_shipped_names_runs_and_foreign_models_and_replaces_only_
     import json
     import shutil
 
-    from gan_app.checkpoint import SHIPPED_EXPORT
-    from gan_app.config import RunConfig
-    from gan_app.live import LiveTrainer
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT
+    from gan_app.core.config import RunConfig
+    from gan_app.live.trainer import LiveTrainer
 
     run = copy_run(cli_run, tmp_path / "run")
     foreign = tmp_path / "foreign"
@@ -298,7 +298,7 @@ def test_export_refuses_shipped_names_runs_and_foreign_models_and_replaces_only_
 
 
 def test_an_upload_is_converted_once_per_file_content(monkeypatch):
-    from gan_app.ui import dataset_upload
+    from gan_app.ui.train import dataset_upload
 
     data = io.BytesIO()
     np.savez_compressed(data, x=np.zeros((70, 28, 28), np.uint8))
@@ -349,7 +349,7 @@ def test_the_train_pages_export_asks_before_replacing_its_own_export(monkeypatch
 
 
 def test_opening_a_folder_that_is_no_run_leaves_no_trace(tmp_path):
-    from gan_app.live import LiveTrainer
+    from gan_app.live.trainer import LiveTrainer
 
     empty = tmp_path / "empty"
     empty.mkdir()

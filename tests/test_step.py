@@ -3,11 +3,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import weights_of
-from gan_app.config import get_preset
-from gan_app.data import scale_to_range
-from gan_app.config import METRICS
-from gan_app.classic_step import ClassicStep
-from gan_app.step import FusedStep
+from gan_app.core.config import get_preset
+from gan_app.data.datasets import scale_to_range
+from gan_app.core.config import METRICS
+from gan_app.train.classic import ClassicStep
+from gan_app.train.step import FusedStep
 
 
 @pytest.fixture(scope="module")

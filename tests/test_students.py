@@ -3,7 +3,7 @@ student gets the lab's scripts, TensorFlow.js and the live run's weights, hears 
 and no request fails."""
 
 from gan_app.bench.students import FIRST_VISIT, bench_students
-from gan_app.ui.lab_routes import _FILES
+from gan_app.ui.lab.routes import _FILES
 
 
 def test_the_browser_lab_ships_every_file_a_student_fetches():

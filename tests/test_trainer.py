@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 from conftest import wait_for
 
-from gan_app.errors import UsageError
-from gan_app.history import GridSnapshots, MetricHistory
-from gan_app.step import FusedStep
-from gan_app.config import RunConfig
-from gan_app.live import LiveTrainer
+from gan_app.core.errors import UsageError
+from gan_app.runs.history import GridSnapshots, MetricHistory
+from gan_app.train.step import FusedStep
+from gan_app.core.config import RunConfig
+from gan_app.live.trainer import LiveTrainer
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """`bench --find-burst N [--chromium]`: N students press Find within a few seconds while the run trains.
 
-Find runs in each student's tab (gan_app/ui/web/find.js); what reaches the server is what a
+Find runs in each student's tab (gan_app/ui/lab/web/find.js); what reaches the server is what a
 tab's page sends, over Streamlit's own protocol. On a fresh dashboard server with `fast`
 training, N emulated students (gan_app/bench/students.py) open /lab on the live run and draw a
 held-out digit (the canvas component's value: one page run each, where the server's classifier
@@ -71,7 +71,7 @@ class _Student:
 
     async def draw(self) -> None:
         """A stroke ends: the canvas's PNG goes with a page run (the drawing is judged)."""
-        from gan_app.images import image_png
+        from gan_app.core.images import image_png
 
         png = base64.b64encode(image_png(self.digit01[..., None], scale=10)).decode()
         self.tab.set_component("canvas", {"png": "data:image/png;base64," + png})
@@ -100,8 +100,8 @@ class _Student:
 
 async def _burst(url: str, n: int, spread_s: float, search_s: float, warmup_steps: int, latent_dim: int,
                  chromium: bool, window_s: float = 10.0) -> dict[str, Any]:
-    from gan_app.classifier import split
-    from gan_app.data import load_dataset
+    from gan_app.models.classifier import split
+    from gan_app.data.datasets import load_dataset
 
     ds = load_dataset("mnist5k")
     held_out = split(ds)[1]
@@ -156,7 +156,7 @@ def bench_find_burst(n: int, spread_s: float = 5.0, preset: str = "fast", chromi
     """`n` students press Find within `spread_s` seconds on a fresh server training `preset`;
     each tab's search takes `search_s` (emulated); the training speed is taken over `window_s`
     before the burst and at least as long during it. One result row."""
-    from gan_app.config import get_preset
+    from gan_app.core.config import get_preset
 
     latent_dim = get_preset(preset).latent_dim
     rows = on_fresh_servers([n], preset, "gan-app-find-", lambda url, count, pid: asyncio.run(

@@ -6,7 +6,7 @@ is pressed, N emulated students open /lab as a tab does (gan_app/bench/students.
 the lab's scripts and TensorFlow.js, the model version, the lab's socket) and follow. One more
 emulated tab is the presenter: it switches Present on with the page's own switch (a page run,
 whose lab gets the presenter's token), then moves once a second, sending its view over its lab's
-socket as the presenter's lab does (gan_app/ui/web/follow.js). Each follower notes when each view
+socket as the presenter's lab does (gan_app/ui/lab/web/follow.js). Each follower notes when each view
 reaches its socket (a tab draws it itself from there: no server work). Reported: the speed kept
 against the same bench's 0-student run, the time from a move to the view in one follower's tab
 (p50, p95) and in every follower's (p95 over moves), and errors. With `chromium`, one real
@@ -27,7 +27,7 @@ import numpy as np
 from gan_app.bench.students import EmulatedStudent, LabStats
 from gan_app.bench.tab import ViewerStats
 from gan_app.bench.viewers import _read_step, on_fresh_servers, pct, start_training
-from gan_app.presentation import encode_view
+from gan_app.lab.presentation import encode_view
 
 PRESENT = "Present: every student's lab follows mine"
 MOVE_EVERY_S = 1.0
@@ -162,7 +162,7 @@ def bench_follow(counts: list[int], seconds: float, preset: str, warmup_steps: i
     """For each class size: a fresh server, Start pressed, `n` students following the presenter
     for `seconds` (and one in Chromium, with `chromium`). One row per size; `speed_kept` once the
     0-student row was measured."""
-    from gan_app.config import get_preset
+    from gan_app.core.config import get_preset
 
     latent_dim = get_preset(preset).latent_dim
     for row in on_fresh_servers(counts, preset, "gan-app-follow-", lambda url, n, pid: asyncio.run(

@@ -3,7 +3,7 @@
 On a fresh dashboard server (no password: the tab that switches the game on hosts it), Start is
 pressed, N emulated students open /lab as a tab does (gan_app/bench/students.py) and one more
 tab, the presenter, switches "Real or fake?" on with the page's own switch; its lab then asks
-for the class's curve over its socket. Each student plays as gan_app/ui/web/game.js does: it is
+for the class's curve over its socket. Each student plays as gan_app/ui/lab/web/game.js does: it is
 dealt a card on its lab's socket, fetches the card's model version when it has not got it (the
 tab draws the fake with it), answers about every ANSWER_EVERY_S seconds and is dealt the next.
 Reported: the speed kept against the same bench's 0-student run, answers a second (counted by

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from gan_app.classic_step import ClassicStep
-from gan_app.config import Preset
-from gan_app.data import DEFAULT_DATASET, load_dataset, scale_to_range
-from gan_app.run import make_step
-from gan_app.step import FusedStep, device_name
+from gan_app.train.classic import ClassicStep
+from gan_app.core.config import Preset
+from gan_app.data.datasets import DEFAULT_DATASET, load_dataset, scale_to_range
+from gan_app.runs.run import make_step
+from gan_app.train.step import FusedStep, device_name
 
 
 def steps_per_second(step: FusedStep | ClassicStep, steps: int, warmup: int, repeats: int = 3) -> float:
@@ -46,7 +46,7 @@ def bench_modes(preset: Preset, steps: int, warmup: int, precision: str = "float
 def bench_precisions(preset: Preset, steps: int, warmup: int) -> dict:
     """The fused step's speed in each precision, in one process, each after its own warm-up;
     `ratio`: against float32."""
-    from gan_app.config import PRECISIONS
+    from gan_app.core.config import PRECISIONS
 
     images = _bench_images(preset)
     rates = {precision: steps_per_second(FusedStep(preset, images, seed=0, precision=precision), steps, warmup)
@@ -73,8 +73,8 @@ def bench_dashboard(preset: Preset, seconds: float, warmup_steps: int = 40) -> d
     server with one Chromium tab open at the default refresh, clicking Start like a teacher."""
     from gan_app.bench.browser import live_step, open_page
     from gan_app.bench.server import DashboardServer
-    from gan_app.config import RunConfig
-    from gan_app.live import LiveTrainer
+    from gan_app.core.config import RunConfig
+    from gan_app.live.trainer import LiveTrainer
 
     trainer = LiveTrainer(RunConfig(preset=preset.name, batch_size=preset.batch_size))
     trainer.start()
@@ -108,9 +108,9 @@ def bench_time_to_quality(preset: Preset, budget_s: float, every: int = 250, n_s
     or after each quarter of those steps: the budget scaled by this host's speed."""
     import numpy as np
 
-    from gan_app.data import to_unit_range
-    from gan_app.classifier import QualityMeter
-    from gan_app.step import sample_noise
+    from gan_app.data.datasets import to_unit_range
+    from gan_app.models.classifier import QualityMeter
+    from gan_app.train.step import sample_noise
 
     meter = QualityMeter()
     dataset = load_dataset(DEFAULT_DATASET)
@@ -177,15 +177,15 @@ def bench_latent(repeats: int = 300) -> dict:
     of 10 (an interpolation). Uses the shipped export, or a fresh `fast` generator without one."""
     import numpy as np
 
-    from gan_app.checkpoint import SHIPPED_EXPORT, open_export
-    from gan_app.images import image_png, strip_png
-    from gan_app.lab import LabGenerator
+    from gan_app.runs.checkpoint import SHIPPED_EXPORT, open_export
+    from gan_app.core.images import image_png, strip_png
+    from gan_app.lab.model import LabGenerator
 
     if (SHIPPED_EXPORT / "generator.keras").is_file():
         model = LabGenerator.from_export(open_export(SHIPPED_EXPORT))
     else:
-        from gan_app.config import get_preset
-        from gan_app.models import build_generator
+        from gan_app.core.config import get_preset
+        from gan_app.models.dcgan import build_generator
 
         p = get_preset("fast")
         model = LabGenerator(build_generator(p), {"latent_dim": p.latent_dim, "noise": p.noise, "output_min": p.output_min,
@@ -220,9 +220,9 @@ def bench_projection(samples: int = 200, exports: list | None = None) -> dict:
     A grouped generator is also searched from random starts, as before its starts used the groups."""
     import numpy as np
 
-    from gan_app.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
-    from gan_app.classifier import QualityMeter, split
-    from gan_app.project import RESTARTS, RESTARTS_PER_DIGIT, STEPS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
+    from gan_app.runs.checkpoint import SHIPPED_CONDITIONAL, SHIPPED_EXPORT, open_export
+    from gan_app.models.classifier import QualityMeter, split
+    from gan_app.lab.inversion import RESTARTS, RESTARTS_PER_DIGIT, STEPS, TAB_KEEP, TAB_SCREEN, TAB_STEPS, Projector
 
     ds = load_dataset(DEFAULT_DATASET)
     held = np.random.default_rng(0).permutation(split(ds)[1])[:samples]

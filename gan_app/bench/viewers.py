@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from gan_app.bench.tab import EmulatedViewer, ViewerStats
-from gan_app.find_queue import SEARCHED
+from gan_app.lab.find_queue import SEARCHED
 
 
 def _rss_mb(pid: int) -> float | None:

@@ -1,11 +1,11 @@
 """The broker between the one trainer and the pages: what the trainer publishes (its snapshots:
 loss rows, the live grid and D's verdicts, quality, the Learn page's slow-motion sub-step, the
-run's state and message), what pages send it (the commands of gan_app.live_commands) and what
+run's state and message), what pages send it (the commands of gan_app.live.commands) and what
 they ask of it (a copy of the live weights, the model diagram).
 
 Pages talk to the trainer through one interface: `snapshot()` and the commands of
-gan_app.live_commands.TrainerCommands (start, pause, reset, copy_generator, ...). Two backends:
-- in-process, the embedded default: the link is the server's own gan_app.live.LiveTrainer (its
+gan_app.live.commands.TrainerCommands (start, pause, reset, copy_generator, ...). Two backends:
+- in-process, the embedded default: the link is the server's own gan_app.live.trainer.LiveTrainer (its
   worker thread trains in the dashboard's process; nothing else to run);
 - Redis (`GAN_APP_BROKER=redis://HOST:PORT`): the trainer runs in its own process
   (`python -m gan_app trainer --broker redis://HOST:PORT`, gan_app.broker.service) and every
@@ -15,7 +15,7 @@ gan_app.live_commands.TrainerCommands (start, pause, reset, copy_generator, ...)
 from __future__ import annotations
 
 import os
-from gan_app.errors import UsageError
+from gan_app.core.errors import UsageError
 
 BROKER_ENV = "GAN_APP_BROKER"
 

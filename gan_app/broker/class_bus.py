@@ -1,11 +1,18 @@
 """What the replicas of a lecture hall share about the class, beside the trainer's run: the
 presenter's Present view and spotlights (so every lab follows the presenter, whichever replica
-serves it) and the lab's model versions (content-addressed bundles, so a follower's replica can
-serve the version the presenter's replica made).
+serves it), the lab's model versions (content-addressed bundles, so a follower's replica can
+serve the version the presenter's replica made; the live copy is one version for the hall) and
+the class's found drawings.
 
 - A version added to a replica's registry is written to Redis (`bundle:<key>`, kept BUNDLE_S);
   a replica asked for a version it does not hold reads it from there and checks it against its
   key (a bundle's key is the hash of its content) before serving it.
+- The live copy: a replica that takes one says so on the channel (its step); the others take
+  theirs on their next refresh, and the trainer hands them the same weights (a copy made within
+  SHARED_COPY_S, gan_app.broker.service), so every replica builds the same bundle: one key.
+- The class's drawings: a list per version in Redis (`points:<version>`, the newest PER_VERSION,
+  kept POINTS_S), numbered once for the hall (`points_n:<version>`); a change goes out on the
+  channel and every other replica reads the list again, checking each point (gan_app.lab.points).
 - Present switched on or off, a leader's checked view and a spotlight go out on one Redis
   channel; every other replica checks them again and shows them to its own labs.
 """
@@ -19,14 +26,18 @@ import threading
 from typing import Any
 
 from gan_app.broker import keys
-from gan_app.browser_model import BrowserBundle
-from gan_app.presentation import checked_view
+from gan_app.lab.browser_model import BrowserBundle
+from gan_app.lab.points import PER_VERSION
+from gan_app.lab.presentation import KEY, checked_view
 
 log = logging.getLogger(__name__)
 CHANNEL = keys.PREFIX + "class"
 BUNDLE = keys.PREFIX + "bundle:"  # + key: {"manifest": ...} JSON, then the weights
 BUNDLE_S = 3600
 MAX_BUNDLE = 64 * 1024 * 1024
+POINTS, POINTS_N = keys.PREFIX + "points:", keys.PREFIX + "points_n:"  # + a version's key
+POINTS_S = 6 * 3600  # a lesson's drawings outlive it a little
+MAX_POINT = 32 * 1024  # bytes: one point's JSON (a z of up to 1024 numbers)
 
 
 def bundle_bytes(bundle: BrowserBundle) -> bytes:
@@ -48,10 +59,11 @@ def bundle_from(data: bytes, key: str) -> BrowserBundle | None:
 class ClassBus:
     """One per replica: relays its presenter's view and spotlights, and its model versions."""
 
-    def __init__(self, url: str, announcer: Any, registry: Any) -> None:
+    def __init__(self, url: str, announcer: Any, registry: Any, points: Any = None, feed: Any = None) -> None:
         self.url = url
         self.announcer = announcer
         self.registry = registry
+        self.points, self.feed = points, feed
         self.origin = secrets.token_hex(6)  # this replica: it does not show its own messages twice
         self._redis = keys.connect(url)
         self._stop = threading.Event()
@@ -60,6 +72,10 @@ class ClassBus:
         self.registry.shared = self  # versions go out, and missing ones are looked up
         self.announcer.presentation.relay = lambda message: self.publish({"present": message})
         self.announcer.relay_spotlight = lambda message: self.publish({"spotlight": message})
+        if self.points is not None:
+            self.points.shared = self  # the hall's list, numbered once
+        if self.feed is not None:
+            self.feed.on_copy = lambda version: self.publish({"live_copy": version.step})
         threading.Thread(target=self._listen, name="broker-class", daemon=True).start()
         return self
 
@@ -79,6 +95,53 @@ class ClassBus:
         except keys.errors():
             return None
         return None if data is None or len(data) > MAX_BUNDLE else bundle_from(data, key)
+
+    # ---- the class's drawings ------------------------------------------------------------------
+    def number(self, version: str) -> int | None:
+        """The next number of a drawing of `version`, the hall's (None while Redis is away)."""
+        try:
+            number, _ = self._redis.pipeline().incr(POINTS_N + version).expire(POINTS_N + version, POINTS_S).execute()
+            return int(number)
+        except keys.errors():
+            return None
+
+    def point_added(self, version: str, point: dict[str, Any]) -> None:
+        self._points_changed(version, lambda pipe: pipe.rpush(POINTS + version, json.dumps(point))
+                             .ltrim(POINTS + version, -PER_VERSION, -1).expire(POINTS + version, POINTS_S))
+
+    def point_hidden(self, version: str, label: str) -> None:
+        def hide(pipe: Any) -> None:
+            for raw in self._redis.lrange(POINTS + version, 0, -1):
+                if _label(raw) == label:
+                    pipe.lrem(POINTS + version, 0, raw)
+        self._points_changed(version, hide)
+
+    def points_cleared(self, version: str) -> None:
+        self._points_changed(version, lambda pipe: pipe.delete(POINTS + version))
+
+    def _points_changed(self, version: str, change: Any) -> None:
+        try:
+            pipe = self._redis.pipeline()
+            change(pipe)
+            pipe.execute()
+        except keys.errors() as exc:
+            log.warning("broker: could not share the class's drawings (%s)", exc)
+            return
+        self.publish({"points": version})
+
+    def points_of(self, version: str) -> list[Any]:
+        """The hall's drawings of `version`, oldest first, as sent (checked where they are kept)."""
+        try:
+            raws = self._redis.lrange(POINTS + version, -PER_VERSION, -1)
+        except keys.errors():
+            return []
+        found = []
+        for raw in raws:
+            try:
+                found.append(json.loads(raw) if len(raw) <= MAX_POINT else None)
+            except ValueError:
+                continue
+        return found
 
     # ---- the presenter ------------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:
@@ -119,3 +182,17 @@ class ClassBus:
         spot = message.get("spotlight")
         if isinstance(spot, dict):
             self.announcer.spotlight_relayed(spot)
+        version = message.get("points")
+        if self.points is not None and isinstance(version, str) and KEY.fullmatch(version):
+            self.points.replace(version, self.points_of(version))
+        step = message.get("live_copy")
+        if self.feed is not None and isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            self.feed.copy_announced(step)
+
+
+def _label(raw: bytes) -> str | None:
+    try:
+        point = json.loads(raw)
+    except ValueError:
+        return None
+    return point.get("name") if isinstance(point, dict) else None

@@ -1,5 +1,5 @@
-"""What travels through a broker, as bytes: the trainer's snapshots (gan_app.live_types.Snapshot)
-and copies of the live weights (gan_app.lab.GeneratorWeights). JSON with bytes and arrays tagged
+"""What travels through a broker, as bytes: the trainer's snapshots (gan_app.live.types.Snapshot)
+and copies of the live weights (gan_app.lab.model.GeneratorWeights). JSON with bytes and arrays tagged
 (no pickle: nothing read from the broker can run code); arrays as .npy inside an .npz."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from gan_app.config import RunConfig
-from gan_app.lab import GeneratorWeights
-from gan_app.live_types import Snapshot
+from gan_app.core.config import RunConfig
+from gan_app.lab.model import GeneratorWeights
+from gan_app.live.types import Snapshot
 
 BIG = ("history_steps", "history", "frames")  # sent apart, only when they change (history_version, frames)
 

@@ -21,6 +21,7 @@ ALIVE_MS = 3000
 COMMANDS_KEPT = 100
 REPLY_S = 30
 MAX_COMMAND = 64 * 1024  # bytes: a command's JSON (a path, a config)
+SHARED_COPY_S = 10.0  # a lab copy of the weights this recent is what another replica gets too
 
 
 def connect(url: str, socket_timeout: float | None = 5.0) -> Any:

@@ -1,6 +1,6 @@
 """A replica's trainer: the one trainer of the class, in another process, seen through Redis.
 `RemoteTrainer` is what gan_app.ui.common.get_trainer() gives pages when GAN_APP_BROKER is set:
-the same commands as gan_app.live.LiveTrainer (they go to the trainer, whichever replica sends
+the same commands as gan_app.live.trainer.LiveTrainer (they go to the trainer, whichever replica sends
 them) and `snapshot()`, kept current by one reader thread per server process (not per page).
 
 When the trainer's heartbeat stops, pages keep its last state, marked "offline" with a message,
@@ -20,11 +20,11 @@ from typing import Any
 
 from gan_app.broker import keys
 from gan_app.broker.codec import snapshot_from, weights_from
-from gan_app.config import RunConfig
-from gan_app.errors import GanAppError
-from gan_app.lab import GeneratorWeights
-from gan_app.live_commands import TrainerCommands
-from gan_app.live_types import Snapshot
+from gan_app.core.config import RunConfig
+from gan_app.core.errors import GanAppError
+from gan_app.lab.model import GeneratorWeights
+from gan_app.live.commands import TrainerCommands
+from gan_app.live.types import Snapshot
 
 POLL_S = 0.02  # how often the reader looks for a new snapshot
 _LOCAL_RUN_IDS = itertools.count(1_000_000)  # apart from this process's own trainers' run ids
@@ -163,7 +163,8 @@ class RemoteTrainer(TrainerCommands):
         if not self._online:
             return None
         reply = secrets.token_hex(8)
-        self._push(command, None, reply)
+        arg = {"recent_s": keys.SHARED_COPY_S} if command == "copy_generator" else None  # the hall's copy
+        self._push(command, arg, reply)
         try:
             found = self._asks.blpop([keys.REPLY + reply], timeout=max(1, round(timeout)))
         except keys.errors():

@@ -1,5 +1,5 @@
 """The trainer as a service behind Redis (`python -m gan_app trainer --broker redis://...`): one
-gan_app.live.LiveTrainer in this process, its snapshots published for every replica, the pages'
+gan_app.live.trainer.LiveTrainer in this process, its snapshots published for every replica, the pages'
 commands carried out in the order they came, from whichever replica sent them.
 
 Two threads beside the trainer's own: the publisher writes each new snapshot (its big parts only
@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from gan_app.broker import keys
 from gan_app.broker.codec import core_bytes, frames_bytes, history_bytes, weights_bytes
-from gan_app.config import RunConfig
-from gan_app.errors import GanAppError
+from gan_app.core.config import RunConfig
+from gan_app.core.errors import GanAppError
 
 log = logging.getLogger(__name__)
 PUBLISH_S = 0.02  # how often the publisher looks for a new snapshot (the trainer makes at most ~10 a second)
@@ -34,7 +34,7 @@ def _config(arg: Any) -> RunConfig | None:
     return RunConfig(**{k: v for k, v in dict(arg).items() if k in known})
 
 
-# command -> what the trainer does with its argument (as gan_app.live_commands sends it); the
+# command -> what the trainer does with its argument (as gan_app.live.commands sends it); the
 # trainer's own checks apply (a state that does not allow it, a bad value: its message says so)
 SENDS: dict[str, Callable[[Any, Any], Any]] = {
     "start": lambda t, a: t.start(), "pause": lambda t, a: t.pause(), "resume": lambda t, a: t.resume(),
@@ -44,7 +44,6 @@ SENDS: dict[str, Callable[[Any, Any], Any]] = {
     "export": lambda t, a: t.export(Path(str(a[0])), bool(a[1])), "grid_every": lambda t, a: t.set_grid_every(int(a)),
 }
 ASKS: dict[str, Callable[[Any], bytes]] = {
-    "copy_generator": lambda t: b"" if (w := t.copy_generator()) is None else weights_bytes(w),
     "model_diagram": lambda t: json.dumps(t.model_diagram()).encode(),
     "ping": lambda t: b"1" if t.wait_idle() else b"",
 }
@@ -59,6 +58,7 @@ class TrainerService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.published = 0
+        self._copy: tuple[float, int, bytes] | None = None  # the newest lab copy: (monotonic time, run id, bytes)
 
     def start(self) -> "TrainerService":
         """The publisher and the command loop, in threads of their own; a restarted trainer
@@ -145,8 +145,8 @@ class TrainerService:
             return
         command, arg, reply = message["command"], message.get("arg"), message.get("reply")
         try:
-            if command in ASKS and isinstance(reply, str) and reply.isalnum():
-                answer = ASKS[command](self.trainer)
+            if command in (*ASKS, "copy_generator") and isinstance(reply, str) and reply.isalnum():
+                answer = self._copy_generator(arg) if command == "copy_generator" else ASKS[command](self.trainer)
                 r.pipeline().rpush(keys.REPLY + reply, answer).expire(keys.REPLY + reply, keys.REPLY_S).execute()
             elif command in SENDS:
                 SENDS[command](self.trainer, arg)
@@ -157,6 +157,24 @@ class TrainerService:
         except (GanAppError, TypeError, ValueError, KeyError, IndexError) as exc:
             log.warning("broker: the command %r failed: %s", command, exc)
 
+    def _copy_generator(self, arg: Any) -> bytes:
+        """A copy of the live weights for the labs. A replica may take one made within
+        `arg["recent_s"]` seconds (at most keys.SHARED_COPY_S) of the same run: the hall's replicas,
+        asking within a few seconds of each other, get the same bytes, build the same bundle and
+        so serve the same version (its key is its content's hash)."""
+        recent = arg.get("recent_s") if isinstance(arg, dict) else None
+        recent = min(float(recent), keys.SHARED_COPY_S) if isinstance(recent, (int, float)) and recent > 0 else 0.0
+        run_id = self.trainer.snapshot().run_id
+        kept = self._copy
+        if kept is not None and kept[1] == run_id and time.monotonic() - kept[0] <= recent:
+            return kept[2]
+        weights = self.trainer.copy_generator()
+        if weights is None:
+            return b""
+        data = weights_bytes(weights)
+        self._copy = (time.monotonic(), weights.run_id, data)
+        return data
+
 
 def serve(url: str, run_dir: Path | None, preset: str) -> None:
     """`python -m gan_app trainer`: the live trainer in this process, served through the broker
@@ -165,8 +183,8 @@ def serve(url: str, run_dir: Path | None, preset: str) -> None:
     import signal
 
     from gan_app.broker import check_url
-    from gan_app.checkpoint import REPO_CHECKPOINTS
-    from gan_app.live import LiveTrainer
+    from gan_app.runs.checkpoint import REPO_CHECKPOINTS
+    from gan_app.live.trainer import LiveTrainer
 
     check_url(url)
     client = keys.connect(url)

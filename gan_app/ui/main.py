@@ -2,11 +2,14 @@
 
 import streamlit as st
 
-from gan_app.tfquiet import import_tensorflow_quietly
+from gan_app.core.tfquiet import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # before the pages import the trainer, which imports TensorFlow
 
-from gan_app.ui import lab_page, learn_page, models_page, train_page  # noqa: E402
+from gan_app.ui.lab import page as lab_page  # noqa: E402
+from gan_app.ui.learn import page as learn_page  # noqa: E402
+from gan_app.ui.models import page as models_page  # noqa: E402
+from gan_app.ui.train import page as train_page  # noqa: E402
 from gan_app.ui.streamlit_fixes import keep_keras_state_between_reruns  # noqa: E402
 
 keep_keras_state_between_reruns()

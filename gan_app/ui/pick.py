@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from gan_app.images import data_url
+from gan_app.core.images import data_url
 
 # Shared by this component and the live panel: the cell under a click, and D's verdict drawn
 # over each cell (a green frame where D calls the fake real, red where it spots it).

@@ -194,7 +194,7 @@ def client_address(websocket: Any) -> str:
 def env_count(name: str, default: int) -> int:
     """A whole number of sockets, at least 1, from the environment variable `name` (else
     `default`); UsageError with one line for anything else."""
-    from gan_app.errors import UsageError
+    from gan_app.core.errors import UsageError
 
     text = os.environ.get(name, "").strip()
     if not text:

@@ -1,0 +1,1 @@
+"""What every layer uses: presets and run configs, errors meant for people, atomic files, pictures, latent maths."""

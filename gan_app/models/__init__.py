@@ -1,0 +1,1 @@
+"""The networks: each preset's G and D, the reference classifier and its quality metrics, portable exports."""

@@ -1,0 +1,1 @@
+"""The run layer: one run and its directory (lock, checkpoints, history), whichever driver trains it."""

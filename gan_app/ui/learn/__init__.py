@@ -1,0 +1,1 @@
+"""The Learn page: the tutorials in pictures and the slow-motion step."""

@@ -1,0 +1,1 @@
+"""The pushed live channel and the live panel every watching tab shows."""
