@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import threading
 import time
@@ -179,12 +178,10 @@ class Announcer:
 
     def spotlight_relayed(self, message: dict[str, Any]) -> None:
         """Another server's spotlight, checked as a shared drawing is, to this server's labs."""
-        from gan_app.lab.points import Z_SIGMAS, clean_name
+        from gan_app.lab.points import clean_name, relayed_z, small_number
 
         key, z, digit = message.get("key"), message.get("z"), message.get("digit")
-        if not (isinstance(key, str) and KEY.fullmatch(key) and isinstance(z, list) and 1 <= len(z) <= 1024
-                and all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= Z_SIGMAS * 2 for v in z)
-                and (digit is None or (isinstance(digit, int) and 0 <= digit < 100))):
+        if not (isinstance(key, str) and KEY.fullmatch(key) and relayed_z(z) is not None and small_number(digit, 100)):
             return
         self.broadcast({"spotlight": {"key": key, "name": clean_name(message.get("name")), "z": z, "digit": digit}})
 

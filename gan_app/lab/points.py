@@ -107,6 +107,23 @@ def _as_json(entry: tuple[str, np.ndarray, int | None, int | None]) -> dict[str,
     return {"name": label, "z": [round(float(v), Z_DECIMALS) for v in z], "digit": digit, "reads": reads}
 
 
+def relayed_z(z: Any) -> np.ndarray | None:
+    """A z another server of the hall relayed (a shared drawing's, a spotlight's): 1 to 1024
+    finite numbers, each within reach of every prior the lab draws; None otherwise."""
+    if not (isinstance(z, list) and 1 <= len(z) <= 1024):
+        return None
+    try:
+        array = _numbers(z, len(z), "z")
+    except AnswerError:
+        return None
+    return array if np.abs(array).max(initial=0.0) <= Z_SIGMAS * 2 else None
+
+
+def small_number(value: Any, top: int) -> bool:
+    """None, or a whole number from 0 to `top` - 1 (a relayed digit or classifier reading)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < top)
+
+
 def checked_point(point: Any) -> tuple[str, np.ndarray, int | None, int | None] | None:
     """A point as another server of the hall sent it ({name, z, digit, reads}, as `as_json`
     writes it), checked again; None if it is not one."""
@@ -116,16 +133,8 @@ def checked_point(point: Any) -> tuple[str, np.ndarray, int | None, int | None] 
     if not (isinstance(label, str) and 0 < len(label) <= NAME_CHARS + 12 and label.isprintable()
             and " ".join(label.split()) == label):  # a cleaned name and its number
         return None
-    if not (isinstance(z, list) and 1 <= len(z) <= 1024):
-        return None
-    try:
-        array = _numbers(z, len(z), "z")
-    except AnswerError:
-        return None
-    if np.abs(array).max(initial=0.0) > Z_SIGMAS * 2:  # within reach of every prior the lab draws
-        return None
-    small = lambda v, top: v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < top)  # noqa: E731
-    if not (small(digit, 100) and small(reads, 10)):
+    array = relayed_z(z)
+    if array is None or not (small_number(digit, 100) and small_number(reads, 10)):
         return None
     return label, np.round(array.astype(np.float32), Z_DECIMALS), digit, reads
 

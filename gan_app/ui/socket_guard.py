@@ -2,20 +2,14 @@
 
 A route of the Streamlit app (`st.App(routes=...)`) that serves a websocket uses both:
 
-    from gan_app.ui.socket_guard import ConnectionCap, origin_allowed, refuse
+    from gan_app.ui.socket_guard import ConnectionCap, admitted
 
     CAP = ConnectionCap(200, per_client_limit(), "live connections")
 
     async def socket(websocket: WebSocket) -> None:
-        if not origin_allowed(websocket):
-            await refuse(websocket)            # HTTP 403, no socket: nothing for a foreign page
-            return
-        client = client_address(websocket)
-        with CAP.hold(client) as admitted:
-            if not admitted:                   # accepted, then closed with 1013 "try again later"
-                await refuse(websocket, full=True, reason=CAP.refusal(client))
+        async with admitted(websocket, CAP) as ok:  # a foreign page: HTTP 403, no socket; the cap
+            if not ok:                              # full: accepted, closed with 1013 "try again later"
                 return
-            await websocket.accept()
             while (text := await receive_small(websocket)) is not None:
                 ...                            # at most MAX_MESSAGE_BYTES each; the slot is released
 
@@ -58,7 +52,7 @@ import ipaddress
 import os
 import socket
 import threading
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
@@ -180,6 +174,24 @@ async def refuse(websocket: Any, full: bool = False, reason: str = "") -> None:
         await websocket.close(code=CLOSE_TRY_LATER, reason=reason or "too many connections")
     else:
         await websocket.close(code=CLOSE_POLICY)
+
+
+@contextlib.asynccontextmanager
+async def admitted(websocket: Any, cap: "ConnectionCap") -> AsyncIterator[bool]:
+    """A handshake checked for the block: True with the socket accepted and a slot of `cap` held
+    until the block ends; False when it was turned away (a foreign origin, or the cap full)."""
+    if not origin_allowed(websocket):
+        await refuse(websocket)
+        yield False
+        return
+    client = client_address(websocket)
+    with cap.hold(client) as held:
+        if not held:
+            await refuse(websocket, full=True, reason=cap.refusal(client) or "no slot is free")
+            yield False
+            return
+        await websocket.accept()
+        yield True
 
 
 OPEN_CAPS: dict[str, "ConnectionCap"] = {}  # the server's caps by kind: what the join card counts

@@ -38,8 +38,7 @@ from gan_app.lab.bundle import Registry
 from gan_app.classroom.feed import Announcer, LiveFeed
 from gan_app.classroom.desk import GameDesk
 from gan_app.ui.shared import SharedRenders
-from gan_app.ui.socket_guard import (CLOSE_POLICY, OPEN_CAPS, ConnectionCap, client_address, origin_allowed,
-                                     per_client_limit, receive_small, refuse)
+from gan_app.ui.socket_guard import CLOSE_POLICY, OPEN_CAPS, ConnectionCap, admitted, per_client_limit, receive_small
 from gan_app.ui.url_base import routes_at_base
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -157,15 +156,9 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry,
         return PlainTextResponse("not found", status_code=404)
 
     async def socket(websocket: WebSocket) -> None:
-        if not origin_allowed(websocket):
-            await refuse(websocket)
-            return
-        client = client_address(websocket)
-        with cap.hold(client) as admitted:
-            if not admitted:
-                await refuse(websocket, full=True, reason=cap.refusal(client) or "no slot is free")
+        async with admitted(websocket, cap) as ok:
+            if not ok:
                 return
-            await websocket.accept()
             key = websocket.query_params.get("key", "")
             queue = announcer.subscribe(key if KEY.fullmatch(key) else "", websocket.query_params.get("live") == "1")
 

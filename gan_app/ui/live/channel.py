@@ -26,8 +26,7 @@ from gan_app.core.images import data_url
 from gan_app.live.types import Snapshot
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.url_base import routes_at_base
-from gan_app.ui.socket_guard import (OPEN_CAPS, ConnectionCap, client_address, env_count, origin_allowed,
-                                     per_client_limit, receive_small, refuse)
+from gan_app.ui.socket_guard import OPEN_CAPS, ConnectionCap, admitted, env_count, per_client_limit, receive_small
 
 SOCKET_PATH = "/live/socket"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
@@ -157,16 +156,9 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     OPEN_CAPS["live"] = slots
 
     async def socket(websocket: WebSocket) -> None:
-        if not origin_allowed(websocket):
-            await refuse(websocket)
-            return
-        client = client_address(websocket)
-        with slots.hold(client) as admitted:
-            if not admitted:
-                await refuse(websocket, full=True, reason=slots.refusal(client) or "no slot is free")
-                return
-            await websocket.accept()
-            await _serve(websocket, channel)
+        async with admitted(websocket, slots) as ok:
+            if ok:
+                await _serve(websocket, channel)
 
     async def _serve(websocket: WebSocket, channel: LiveChannel) -> None:
         every = parse_every(websocket.query_params.get("every"))
