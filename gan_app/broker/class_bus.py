@@ -12,7 +12,8 @@ the class's found drawings.
   SHARED_COPY_S, gan_app.broker.service), so every replica builds the same bundle: one key.
 - The class's drawings: a list per version in Redis (`points:<version>`, the newest PER_VERSION,
   kept POINTS_S), numbered once for the hall (`points_n:<version>`); a change goes out on the
-  channel and every other replica reads the list again, checking each point (gan_app.lab.points).
+  channel and every replica, the one that changed it too, reads the list again, checking each point
+  (gan_app.lab.points): all show it in the order Redis keeps it.
 - Present switched on or off, a leader's checked view and a spotlight go out on one Redis
   channel; every other replica checks them again and shows them to its own labs.
 """
@@ -172,7 +173,12 @@ class ClassBus:
             message = json.loads(raw)
         except (TypeError, ValueError):
             return
-        if not isinstance(message, dict) or message.get("from") == self.origin:
+        if not isinstance(message, dict):
+            return
+        version = message.get("points")  # this replica's own changes too: every replica reads the hall's one list
+        if self.points is not None and isinstance(version, str) and KEY.fullmatch(version):
+            self.points.replace(version, self.points_of(version))
+        if message.get("from") == self.origin:
             return
         present = message.get("present")
         if isinstance(present, dict):
@@ -182,9 +188,6 @@ class ClassBus:
         spot = message.get("spotlight")
         if isinstance(spot, dict):
             self.announcer.spotlight_relayed(spot)
-        version = message.get("points")
-        if self.points is not None and isinstance(version, str) and KEY.fullmatch(version):
-            self.points.replace(version, self.points_of(version))
         step = message.get("live_copy")
         if self.feed is not None and isinstance(step, int) and not isinstance(step, bool) and step >= 0:
             self.feed.copy_announced(step)
