@@ -1,10 +1,12 @@
 """The dashboard page through Streamlit's AppTest: real script, real trainer, no browser."""
 
+import base64
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -208,11 +210,26 @@ def test_learn_page_explains_the_game_and_the_keras_3_freeze():
     assert "log(1 - D(G(z)))" in at.latex[0].value or r"\log(1 - D(G(z)))" in at.latex[0].value
 
 
+def _ema_one_by_one(values: np.ndarray, smoothing: float) -> np.ndarray:
+    out, last, weight = values.copy(), 0.0, 0.0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last = smoothing * last + (1 - smoothing) * v
+            weight = smoothing * weight + (1 - smoothing)
+            out[i] = last / weight
+    return out
+
+
 def test_ema_and_downsampling_bound_what_is_drawn():
     values = np.r_[np.zeros(10), np.ones(10)]
     smoothed = charts.ema(values, 0.9)
     assert smoothed[0] == 0 and 0 < smoothed[-1] < 1 and np.all(np.diff(smoothed) >= 0)
     np.testing.assert_allclose(charts.ema(values, 0.0), values)
+    # solved in blocks, it agrees with the average taken one value at a time, gaps included
+    noisy = np.random.default_rng(0).normal(1.0, 3.0, 5000)
+    noisy[[0, 7, 1500, 4999]] = [np.nan, np.inf, np.nan, np.nan]
+    for smoothing in (0.05, 0.6, 0.9, 0.99, 0.999):
+        np.testing.assert_allclose(charts.ema(noisy, smoothing), _ema_one_by_one(noisy, smoothing), rtol=1e-9, atol=1e-9)
     x = np.arange(50_000.0)
     xs, ys = charts.downsample(x, x * 2)
     assert len(xs) <= charts.MAX_DRAWN_POINTS + 1 and xs[-1] == x[-1] and np.all(ys == xs * 2)
@@ -267,8 +284,32 @@ def test_models_page_opens_an_export_and_reports_a_broken_one(monkeypatch, tmp_p
     assert next(m for m in at.metric if m.label == "Digits covered").value == "10 of 10"
 
 
+def _typed_array(value: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
+
+
+def test_the_shared_figures_are_valid_plotly():
+    """The page's figures are plotly's JSON built by hand; plotly itself checks each one."""
+    steps = np.arange(1.0, 1201.0)
+    curve = np.linspace(2.0, 0.5, 1200)
+    specs = [charts.loss_figure(steps, {"d_loss": curve, "g_loss": curve[::-1]}, 0.6),
+             charts.d_output_figure(steps, curve / 2, curve / 4, 0.6),
+             charts.fid_figure(np.array([250.0, 500.0]), np.array([300.0, 120.0]), floor=9.1),
+             charts.histogram_figure(np.r_[np.full(9, 0.11), [0.01]])]
+    figures = [go.Figure(spec) for spec in specs]  # raises on any property plotly does not know
+    assert [t.name for t in figures[0].data] == ["d_loss", "g_loss"]
+    x, y = (_typed_array(specs[0]["data"][1][axis]) for axis in ("x", "y"))
+    assert len(x) == len(y) <= charts.MAX_DRAWN_POINTS + 1 and x[-1] == 1200
+    np.testing.assert_allclose(y[-1], charts.ema(curve[::-1], 0.6)[-1], rtol=1e-6)
+    assert figures[1].layout.shapes[0].y0 == 0.5 and list(figures[1].layout.yaxis.range) == [0, 1]
+    assert figures[3].layout.title.text == "Which digits G draws: 9 of 10 covered"
+    assert figures[3].data[0].marker.color[-1] == "#d62728"
+    shared = charts.SharedFigure(specs[0])
+    assert shared.to_dict() is specs[0]
+
+
 def test_fid_chart_keeps_its_log_axis_to_the_data():
-    fig = charts.fid_figure(np.array([250.0, 500.0]), np.array([300.0, 120.0]), floor=9.1)
+    fig = go.Figure(charts.fid_figure(np.array([250.0, 500.0]), np.array([300.0, 120.0]), floor=9.1))
     assert fig.layout.yaxis.type == "log" and not fig.layout.annotations
     assert [t.name for t in fig.data] == ["FID", "real digits 9.1"]
     # whole numbers on the log axis: 200 reads "200", not a lone "2" above "100"

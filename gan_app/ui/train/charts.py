@@ -1,40 +1,63 @@
-"""Plotly figures of a run's history: pure functions of numpy arrays, no Streamlit."""
+"""Plotly figures of a run's history, as plotly's JSON (plain dicts): pure functions of numpy
+arrays, no Streamlit.
+
+Every watching tab is shown the same few figures, rebuilt once a second while the run trains.
+Building them through plotly's graph objects validated every property each time and cost tens
+of milliseconds per figure; these dicts cost well under one, and the tests hand each of them to
+`go.Figure`, which checks them against plotly's schema."""
 
 from __future__ import annotations
+
+import base64
+import functools
 
 import numpy as np
 import plotly.graph_objects as go
 
 MAX_DRAWN_POINTS = 500  # per curve, whatever the run's length (a chart is about as many pixels wide)
+EMA_BLOCK = 1024  # ema() solves its recurrence this many points at a time
 
 
 class SharedFigure(go.Figure):
-    """A finished figure shown to many viewers. Streamlit asks every figure for `to_dict()` on
-    every call, which deep-copies it; this one prepares that dict once and hands it out as is
-    (Streamlit only reads it)."""
+    """A finished figure shown to many viewers. Streamlit reads a figure through `to_dict()`
+    (and would validate a bare dict again on every call); this one hands out the spec it was
+    made with as is (Streamlit only reads it)."""
 
-    def __init__(self, figure: go.Figure) -> None:
-        super().__init__(figure)
-        self._as_dict = figure.to_dict()
+    def __init__(self, spec: dict) -> None:
+        super().__init__()
+        self._as_dict = spec
 
     def to_dict(self) -> dict:
         return self._as_dict
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
-    """TensorBoard-style exponential moving average with debiasing; smoothing in [0, 1)."""
+    """TensorBoard-style exponential moving average with debiasing; smoothing in [0, 1).
+    A value that is not finite is kept as it is and leaves the average unchanged."""
     values = np.asarray(values, np.float64)
     if smoothing <= 0 or len(values) == 0:
         return values
-    out = np.empty_like(values)
-    last, weight = 0.0, 0.0
-    for i, v in enumerate(values):
-        if not np.isfinite(v):
-            out[i] = v
-            continue
-        last = smoothing * last + (1 - smoothing) * v
-        weight = smoothing * weight + (1 - smoothing)
-        out[i] = last / weight
+    finite = np.isfinite(values)
+    decay = np.where(finite, smoothing, 1.0)
+    total = _linear_recurrence(decay, np.where(finite, (1 - smoothing) * values, 0.0), smoothing)
+    weight = _linear_recurrence(decay, np.where(finite, 1 - smoothing, 0.0), smoothing)
+    out = values.copy()
+    np.divide(total, weight, out=out, where=finite)
+    return out
+
+
+def _linear_recurrence(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarray:
+    """x[t] = a[t] * x[t-1] + b[t], x[-1] = 0, with every a in [smoothing, 1], in blocks:
+    inside one, x[t] = A[t] * (carry + sum(b[i] / A[i], i <= t)) with A the running product of
+    a. A block is short enough that A stays far from underflow (smoothing ** length >= 1e-150)."""
+    length = EMA_BLOCK if smoothing >= 0.9 else max(1, min(EMA_BLOCK, int(150 / -np.log10(smoothing))))
+    out = np.empty_like(b)
+    carry = 0.0
+    for start in range(0, len(b), length):
+        product = np.cumprod(a[start : start + length])
+        block = product * (carry + np.cumsum(b[start : start + length] / product))
+        out[start : start + length] = block
+        carry = block[-1]
     return out
 
 
@@ -46,52 +69,72 @@ def downsample(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_DRAWN_POINT
     return (x[idx], *(y[idx] for y in ys))
 
 
-def _figure(title: str, y_title: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis_title="step",
-        yaxis_title=y_title,
-        height=320,
-        margin=dict(l=40, r=10, t=40, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-        uirevision="keep",  # zoom survives the once-a-second refresh
-    )
-    return fig
+def _typed(values: np.ndarray) -> dict:
+    """An array as plotly's JSON carries it (base64 of little-endian float32: the curves are
+    drawn, not computed with)."""
+    return {"dtype": "f4", "bdata": base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")}
 
 
-def _lines(fig: go.Figure, steps: np.ndarray, series: dict[str, np.ndarray], smoothing: float) -> go.Figure:
+@functools.cache
+def _template() -> dict:
+    """The plotly template a figure made now would carry (Streamlit sets its own as the default
+    when it loads); looked up once."""
+    return go.Figure().to_dict()["layout"]["template"]
+
+
+def _layout(title: str, x_title: str, y_title: str, height: int) -> dict:
+    return {"template": _template(), "title": {"text": title}, "height": height,
+            "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}}
+
+
+def _hline(y: float) -> dict:
+    return {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
+            "line": {"color": "gray", "dash": "dash"}}
+
+
+def _figure(title: str, y_title: str) -> dict:
+    layout = _layout(title, "step", y_title, 320)
+    layout["legend"] = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0}
+    layout["uirevision"] = "keep"  # zoom survives the refresh
+    return {"data": [], "layout": layout}
+
+
+def _lines(fig: dict, steps: np.ndarray, series: dict[str, np.ndarray], smoothing: float) -> dict:
     for name, values in series.items():
         x, y = downsample(steps, ema(values, smoothing))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name))
+        fig["data"].append({"type": "scatter", "mode": "lines", "name": name, "x": _typed(x), "y": _typed(y)})
     return fig
 
 
-def loss_figure(steps: np.ndarray, losses: dict[str, np.ndarray], smoothing: float = 0.6) -> go.Figure:
+def loss_figure(steps: np.ndarray, losses: dict[str, np.ndarray], smoothing: float = 0.6) -> dict:
     """d_loss and g_loss (and optionally d_loss_real / d_loss_fake) against step."""
     return _lines(_figure("Losses", "loss"), steps, losses, smoothing)
 
 
-def d_output_figure(steps: np.ndarray, d_real: np.ndarray, d_fake: np.ndarray, smoothing: float = 0.6) -> go.Figure:
+def d_output_figure(steps: np.ndarray, d_real: np.ndarray, d_fake: np.ndarray, smoothing: float = 0.6) -> dict:
     """Mean D(x) and D(G(z)) with the 0.5 line where D can no longer tell them apart."""
     fig = _lines(_figure("Discriminator outputs", "mean D"), steps, {"D(x)": d_real, "D(G(z))": d_fake}, smoothing)
-    fig.add_hline(y=0.5, line_dash="dash", line_color="gray", annotation_text="equilibrium 0.5")
-    fig.update_yaxes(range=[0, 1])
+    fig["layout"]["shapes"] = [_hline(0.5)]
+    fig["layout"]["annotations"] = [{"text": "equilibrium 0.5", "showarrow": False, "xref": "x domain", "x": 1,
+                                     "xanchor": "right", "yref": "y", "y": 0.5, "yanchor": "bottom"}]
+    fig["layout"]["yaxis"]["range"] = [0, 1]
     return fig
 
 
-def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -> go.Figure:
+def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -> dict:
     """Classifier FID against step (lower is better), with the real-vs-real floor if known."""
     fig = _lines(_figure("Sample quality: classifier FID (lower is better)", "FID"), steps, {"FID": fid}, 0.0)
-    fig.data[0].mode = "lines+markers"
+    fig["data"][0]["mode"] = "lines+markers"
     if floor is not None and len(steps):
-        # a trace, not add_hline's annotation: plotly places annotations on log axes in log10 units
-        fig.add_trace(go.Scatter(x=[steps[0], steps[-1]], y=[floor, floor], mode="lines", name=f"real digits {floor:.1f}",
-                                 line=dict(dash="dot", color="green")))
+        # a trace, not a line with an annotation: plotly places annotations on log axes in log10 units
+        fig["data"].append({"type": "scatter", "mode": "lines", "name": f"real digits {floor:.1f}",
+                            "x": [float(steps[0]), float(steps[-1])], "y": [floor, floor],
+                            "line": {"dash": "dot", "color": "green"}})
     values = np.r_[np.asarray(fid, np.float64), [floor] if floor is not None else []]
     ticks = log_ticks(float(np.nanmin(values)), float(np.nanmax(values))) if len(values) else []
     # plotly's own log ticks label 200 as a lone "2"; a class reads whole numbers
-    fig.update_yaxes(type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig["layout"]["yaxis"].update(type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     return fig
 
 
@@ -106,14 +149,14 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return [t for t in ticks if (below[-1] if below else lo) <= t <= (above[0] if above else hi)]
 
 
-def histogram_figure(shares: tuple[float, ...] | np.ndarray, threshold: float = 0.02) -> go.Figure:
+def histogram_figure(shares: tuple[float, ...] | np.ndarray, threshold: float = 0.02) -> dict:
     """Share of generated samples classified as each digit: mode collapse made visible."""
     shares = np.asarray(shares, np.float64)
     colors = ["#1f77b4" if s >= threshold else "#d62728" for s in shares]
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=shares, marker_color=colors))
     covered = int(np.sum(shares >= threshold))
-    fig.update_layout(title=f"Which digits G draws: {covered} of 10 covered", xaxis_title="digit (reference classifier)",
-                      yaxis_title="share of samples", height=260, margin=dict(l=40, r=10, t=40, b=40),
-                      yaxis=dict(tickformat=".0%"))
-    fig.add_hline(y=0.1, line_dash="dash", line_color="gray")
-    return fig
+    layout = _layout(f"Which digits G draws: {covered} of 10 covered", "digit (reference classifier)",
+                     "share of samples", 260)
+    layout["yaxis"]["tickformat"] = ".0%"
+    layout["shapes"] = [_hline(0.1)]
+    return {"data": [{"type": "bar", "x": [str(d) for d in range(10)], "y": [float(s) for s in shares],
+                      "marker": {"color": colors}}], "layout": layout}

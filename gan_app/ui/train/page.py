@@ -7,7 +7,6 @@ import functools
 import re
 from typing import Callable
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from gan_app.core.config import LOSSES, NOISES, PRESETS
@@ -251,7 +250,7 @@ def grid_history() -> None:
                        file_name=f"gan_grid_step_{chosen:06d}.png", mime="image/png", on_click="ignore")
 
 
-def shared_figure(kind: str, key: tuple, build: Callable[[], go.Figure]) -> charts.SharedFigure:
+def shared_figure(kind: str, key: tuple, build: Callable[[], dict]) -> charts.SharedFigure:
     """A figure built once for every viewer of the same data and view settings."""
     return RENDERS.get(kind, key, lambda: charts.SharedFigure(build()))
 
