@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--viewers", type=_count, nargs="+", metavar="N",
                     help="a fresh server per N, Start pressed, N emulated browser tabs watching for --seconds; "
                          "one JSON line per N")
+    be.add_argument("--alternate", type=_positive, default=None, metavar="R",
+                    help="with --viewers: on each size's server, R windows with the class between R+1 with nobody "
+                         "watching; ratio_to_0 compares each with the two around it (the host's drift cancels)")
     be.add_argument("--page", choices=("train", "learn"), default="train",
                     help="the page the --viewers tabs open (default: train)")
     be.add_argument("--find-burst", type=_positive, default=None, metavar="N",
@@ -251,6 +254,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise UsageError("choose --follow or --play: one class activity per bench")
     if args.replicas and not args.viewers:
         raise UsageError("--replicas goes with --viewers V: the tabs that watch the hall's replicas")
+    if args.alternate and (not args.viewers or args.replicas):
+        raise UsageError("--alternate goes with --viewers N (one server): it alternates the class with nobody watching")
     if args.viewers and args.replicas:
         from gan_app.bench.replicas import bench_replicas
 
@@ -259,7 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     elif args.viewers:
         from gan_app.bench.viewers import bench_viewers
 
-        for row in bench_viewers(args.viewers, seconds, preset.name, page=args.page, **served):
+        for row in bench_viewers(args.viewers, seconds, preset.name, page=args.page, alternate=args.alternate or 0,
+                                 **served):
             print(json.dumps(row), flush=True)
     elif args.find_burst:
         from gan_app.bench.find_burst import bench_find_burst

@@ -89,7 +89,7 @@ SMALL = {
 # options kept as written (a placeholder takes its PLACEHOLDERS value)
 AS_WRITTEN = {"--preset", "--dataset", "--batch-size", "--saving-interval", "--checkpoint-every", "--quality-every",
               "--seed", "--mode", "--precision", "--loss", "--k", "--d-lr", "--g-lr", "--ema", "--r1", "--restarts",
-              "--page", "--warmup"}
+              "--page", "--warmup", "--alternate"}
 PATH_OPTIONS = {"--out", "--resume", "--run"}
 COMMANDS = {"presets", "train", "quality", "project", "train-classifier", "bench", "trainer"}
 BROKER = "redis://BROKER"  # replaced by the URL of a redis-server started for the run
@@ -211,6 +211,8 @@ def _served_mode(argv: list[str]) -> str | None:
     mode = next((w for w in argv if w in SERVED), None) if argv[0] == "bench" else None
     if mode == "--viewers" and "--replicas" in argv:
         return "--viewers --replicas"  # a lecture hall: a bench of its own
+    if mode == "--viewers" and "--alternate" in argv:
+        return "--viewers --alternate"  # one server, the class coming and going: a bench of its own
     activity = next((w for w in ("--follow", "--play") if w in argv), None)
     return f"{mode} {activity}" if mode == "--students" and activity else mode  # a bench of its own
 

@@ -50,6 +50,21 @@ def test_emulated_tabs_all_watch_the_same_run_grow_and_no_request_fails(tmp_path
     assert interval.double_value == 20
 
 
+def test_the_class_and_nobody_watching_take_turns_on_one_server():
+    """`bench --viewers N --alternate R`: R windows with the class, each between two without,
+    each watched window compared with the two around it."""
+    from gan_app.bench.viewers import bench_viewers
+
+    (row,) = bench_viewers([0, 2], seconds=2, preset="fast", warmup_steps=5, alternate=1)  # a 0 is skipped
+    assert row["viewers"] == 2 and row["errors"] == 0, row["error_examples"]
+    windows = row["windows_steps_per_s"]
+    assert len(windows["watched"]) == 1 and len(windows["unwatched"]) == 2
+    assert all(speed > 0 for speed in windows["watched"] + windows["unwatched"])
+    expected = windows["watched"][0] / (sum(windows["unwatched"]) / 2)
+    assert abs(row["ratios"][0] - expected) < 0.01 and row["ratio_to_0"] == row["ratios"][0]
+    assert row["live_updates"] > 0  # the tabs watched only inside their window, and were pushed updates
+
+
 async def _open(port: int, origin: str | None, name: str = "127.0.0.1"):
     """A live socket to the server on 127.0.0.1 whose URL (and so its Host header) says `name`:
     with another name it is what a DNS-rebound page sends."""

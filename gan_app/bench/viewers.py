@@ -46,44 +46,36 @@ async def start_training(url: str, stats: ViewerStats, warmup_steps: int) -> Non
         await asyncio.sleep(1.0)
 
 
-async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int,
-                    page: str = "train") -> dict[str, Any]:
-    stats = ViewerStats()
-    await start_training(url, stats, warmup_steps)
+async def _arrive(url: str, n: int, stats: ViewerStats, page: str) -> list[EmulatedViewer]:
+    """n tabs open `page`, ten at a time (a class arrives over a few seconds, not in one instant),
+    and every fragment timer is running."""
     viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
     for v in viewers:
         v.page_name = "" if page == "train" else page  # "": the first page, Train
-    for i in range(0, n, 10):  # a class arrives over a few seconds, not in one instant
+    for i in range(0, n, 10):
         batch = viewers[i : i + 10]
         await asyncio.gather(*(v.connect() for v in batch))
         await asyncio.gather(*(v.load_page(timeout=120) for v in batch))
-    await asyncio.sleep(min(5.0, seconds / 4))  # every fragment timer is running
-    rss_start = _rss_mb(server_pid)
+    await asyncio.sleep(5.0 if n else 0.0)
+    return viewers
+
+
+async def _speed(url: str, stats: ViewerStats, seconds: float, viewers: list[EmulatedViewer]) -> tuple[float, float]:
+    """(steps/s, seconds) over one window; the tabs' timings count only inside it."""
     t0, s0 = await _read_step(url, stats)
     for v in viewers:
         v.measuring = True
-    cpu0 = time.process_time()
-    rss_by_minute: list[float | None] = []
-
-    async def sample_rss() -> None:
-        while True:
-            await asyncio.sleep(60.0)
-            rss_by_minute.append(_rss_mb(server_pid))
-
-    sampler = asyncio.ensure_future(sample_rss())
     await asyncio.sleep(seconds)
-    sampler.cancel()
     for v in viewers:
         v.measuring = False
-    emulator_cpu = time.process_time() - cpu0
     t1, s1 = await _read_step(url, stats)
-    rss_end = _rss_mb(server_pid)
-    await asyncio.gather(*(v.close() for v in viewers))
+    return (s1 - s0) / (t1 - t0), t1 - t0
+
+
+def _timings(n: int, page: str, stats: ViewerStats) -> dict[str, Any]:
     return {
         "viewers": n,
         "page": page,
-        "seconds": round(t1 - t0, 1),
-        "steps_per_s": round((s1 - s0) / (t1 - t0), 2),
         # the page's Python reruns for a tab (the numbers and curves): request -> finished
         "refresh_p50_ms": pct(stats.latencies_ms, 0.50),
         "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
@@ -95,12 +87,67 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
         "errors": sum(stats.errors.values()),
         "error_kinds": dict(stats.errors),
         "error_examples": stats.error_examples[:3],
+        "image_gets": stats.image_gets,
+        "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
+    }
+
+
+async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_pid: int,
+                    page: str = "train") -> dict[str, Any]:
+    stats = ViewerStats()
+    await start_training(url, stats, warmup_steps)
+    viewers = await _arrive(url, n, stats, page)
+    rss_start = _rss_mb(server_pid)
+    cpu0 = time.process_time()
+    rss_by_minute: list[float | None] = []
+
+    async def sample_rss() -> None:
+        while True:
+            await asyncio.sleep(60.0)
+            rss_by_minute.append(_rss_mb(server_pid))
+
+    sampler = asyncio.ensure_future(sample_rss())
+    speed, took = await _speed(url, stats, seconds, viewers)
+    sampler.cancel()
+    emulator_cpu = time.process_time() - cpu0
+    rss_end = _rss_mb(server_pid)
+    await asyncio.gather(*(v.close() for v in viewers))
+    return {
+        **_timings(n, page, stats),
+        "seconds": round(took, 1),
+        "steps_per_s": round(speed, 2),
         "server_rss_mb_start": rss_start,
         "server_rss_mb_end": rss_end,
         "server_rss_mb_by_minute": rss_by_minute,
-        "image_gets": stats.image_gets,
-        "mb_sent_to_viewers": round(stats.bytes_received / 1e6, 1),
-        "emulator_cpu_share": round(emulator_cpu / (t1 - t0), 3),
+        "emulator_cpu_share": round(emulator_cpu / took, 3),
+    }
+
+
+async def _alternating(url: str, n: int, seconds: float, warmup_steps: int, rounds: int,
+                       page: str = "train") -> dict[str, Any]:
+    """On one server: nobody watching, n tabs, nobody, n tabs, ... nobody (`rounds` windows with
+    the class, each between two without). Each watched window is compared with the mean of the
+    two around it, so the host's own drift in speed (minutes apart) cancels."""
+    stats = ViewerStats()
+    await start_training(url, stats, warmup_steps)
+    unwatched = [(await _speed(url, stats, seconds, []))[0]]
+    watched = []
+    for _ in range(rounds):
+        viewers = await _arrive(url, n, stats, page)
+        watched.append((await _speed(url, stats, seconds, viewers))[0])
+        await asyncio.gather(*(v.close() for v in viewers))
+        await asyncio.sleep(5.0)  # the server lets the closed sessions go
+        unwatched.append((await _speed(url, stats, seconds, []))[0])
+    ratios = [w / ((unwatched[i] + unwatched[i + 1]) / 2) for i, w in enumerate(watched)]
+    return {
+        **_timings(n, page, stats),
+        "seconds": seconds,
+        "steps_per_s": round(sum(watched) / rounds, 2),
+        "unwatched_steps_per_s": round(sum(unwatched) / len(unwatched), 2),
+        "windows_steps_per_s": {"watched": [round(w, 2) for w in watched],
+                                "unwatched": [round(u, 2) for u in unwatched]},
+        "ratios": [round(r, 3) for r in ratios],
+        "ratio_to_0": round(sum(ratios) / rounds, 3),
     }
 
 
@@ -147,14 +194,19 @@ def on_fresh_servers(counts: list[int], preset: str, prefix: str,
         add_logged(row, logged)
         if n == 0:
             base = row["steps_per_s"]
-        row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
+        if "ratio_to_0" not in row:  # an alternating row compared its own windows
+            row["ratio_to_0"] = round(row["steps_per_s"] / base, 3) if base else None
         yield {"preset": preset, **row}
 
 
 def bench_viewers(counts: list[int], seconds: float, preset: str, warmup_steps: int = 200,
-                  page: str = "train") -> Iterable[dict[str, Any]]:
+                  page: str = "train", alternate: int = 0) -> Iterable[dict[str, Any]]:
     """For each class size: a fresh server, Start pressed, then `n` emulated viewers of `page`
     ("train" or "learn") for `seconds`. Yields one result per size; `ratio_to_0` once a row with
-    0 viewers has been measured."""
+    0 viewers has been measured. With `alternate` R, each size's server runs R windows with the
+    class between R + 1 without, and `ratio_to_0` compares them (sizes of 0 are skipped)."""
+    if alternate:
+        return on_fresh_servers([n for n in counts if n], preset, "gan-app-viewers-", lambda url, n, pid: asyncio.run(
+            _alternating(url, n, seconds, warmup_steps, alternate, page)))
     return on_fresh_servers(counts, preset, "gan-app-viewers-",
                             lambda url, n, pid: asyncio.run(_class_of(url, n, seconds, warmup_steps, pid, page)))
