@@ -46,9 +46,9 @@ async def start_training(url: str, stats: ViewerStats, warmup_steps: int) -> Non
         await asyncio.sleep(1.0)
 
 
-async def _arrive(url: str, n: int, stats: ViewerStats, page: str) -> list[EmulatedViewer]:
+async def _arrive(url: str, n: int, stats: ViewerStats, page: str, seconds: float) -> list[EmulatedViewer]:
     """n tabs open `page`, ten at a time (a class arrives over a few seconds, not in one instant),
-    and every fragment timer is running."""
+    then every fragment timer is running before a window of `seconds` starts."""
     viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
     for v in viewers:
         v.page_name = "" if page == "train" else page  # "": the first page, Train
@@ -56,7 +56,7 @@ async def _arrive(url: str, n: int, stats: ViewerStats, page: str) -> list[Emula
         batch = viewers[i : i + 10]
         await asyncio.gather(*(v.connect() for v in batch))
         await asyncio.gather(*(v.load_page(timeout=120) for v in batch))
-    await asyncio.sleep(5.0 if n else 0.0)
+    await asyncio.sleep(min(5.0, seconds / 4))
     return viewers
 
 
@@ -96,7 +96,7 @@ async def _class_of(url: str, n: int, seconds: float, warmup_steps: int, server_
                     page: str = "train") -> dict[str, Any]:
     stats = ViewerStats()
     await start_training(url, stats, warmup_steps)
-    viewers = await _arrive(url, n, stats, page)
+    viewers = await _arrive(url, n, stats, page, seconds)
     rss_start = _rss_mb(server_pid)
     cpu0 = time.process_time()
     rss_by_minute: list[float | None] = []
@@ -133,10 +133,10 @@ async def _alternating(url: str, n: int, seconds: float, warmup_steps: int, roun
     unwatched = [(await _speed(url, stats, seconds, []))[0]]
     watched = []
     for _ in range(rounds):
-        viewers = await _arrive(url, n, stats, page)
+        viewers = await _arrive(url, n, stats, page, seconds)
         watched.append((await _speed(url, stats, seconds, viewers))[0])
         await asyncio.gather(*(v.close() for v in viewers))
-        await asyncio.sleep(5.0)  # the server lets the closed sessions go
+        await asyncio.sleep(min(5.0, seconds / 4))  # the server lets the closed sessions go
         unwatched.append((await _speed(url, stats, seconds, []))[0])
     ratios = [w / ((unwatched[i] + unwatched[i + 1]) / 2) for i, w in enumerate(watched)]
     return {
