@@ -132,10 +132,14 @@ class ClassBus:
 
     def points_of(self, version: str) -> list[Any]:
         """The hall's drawings of `version`, oldest first, as sent (checked where they are kept)."""
+        return self._hall_list(version) or []
+
+    def _hall_list(self, version: str) -> list[Any] | None:
+        """points_of, or None while Redis cannot be read."""
         try:
             raws = self._redis.lrange(POINTS + version, -PER_VERSION, -1)
         except keys.errors():
-            return []
+            return None
         found = []
         for raw in raws:
             try:
@@ -155,17 +159,30 @@ class ClassBus:
         while not self._stop.is_set():
             client = keys.connect(self.url, socket_timeout=None)
             try:
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub = client.pubsub()
                 pubsub.subscribe(CHANNEL)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
-                    if message is not None:
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._read_lists_again()
+                    elif message["type"] == "message":
                         self.heard(message["data"])
             except keys.errors() as exc:
                 log.warning("broker: the class channel lost Redis (%s); trying again", exc)
                 self._stop.wait(0.5)
             finally:
                 client.close()
+
+    def _read_lists_again(self) -> None:
+        """Once Redis confirms the subscription (at start, and after it was lost): the lists this
+        replica holds, read again, so a change announced before it listened is not missed."""
+        if self.points is not None:
+            for version in self.points.known_versions():
+                listed = self._hall_list(version)
+                if listed is not None:  # an unreadable list leaves this replica's as it is
+                    self.points.replace(version, listed)
 
     def heard(self, raw: Any) -> None:
         """Another replica's message, checked again before this replica's labs get it."""
@@ -177,7 +194,9 @@ class ClassBus:
             return
         version = message.get("points")  # this replica's own changes too: every replica reads the hall's one list
         if self.points is not None and isinstance(version, str) and KEY.fullmatch(version):
-            self.points.replace(version, self.points_of(version))
+            listed = self._hall_list(version)
+            if listed is not None:  # an unreadable list leaves this replica's as it is
+                self.points.replace(version, listed)
         if message.get("from") == self.origin:
             return
         present = message.get("present")

@@ -221,6 +221,11 @@ class ClassPoints:
         if found:
             self.replace(version, found)
 
+    def known_versions(self) -> list[str]:
+        """The versions whose lists this server holds or has looked up in the hall."""
+        with self._lock:
+            return list(dict.fromkeys([*self._points, *self._asked]))
+
     def of(self, version: str) -> dict[str, tuple[np.ndarray, int | None]]:
         """label -> (z, digit), newest first."""
         self._look_up(version)
