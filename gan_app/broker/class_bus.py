@@ -180,9 +180,13 @@ class ClassBus:
         replica holds, read again, so a change announced before it listened is not missed."""
         if self.points is not None:
             for version in self.points.known_versions():
-                listed = self._hall_list(version)
-                if listed is not None:  # an unreadable list leaves this replica's as it is
-                    self.points.replace(version, listed)
+                self._read_list_again(version)
+
+    def _read_list_again(self, version: str) -> None:
+        """This replica's list of `version` becomes the hall's; one Redis cannot give leaves it as it is."""
+        listed = self._hall_list(version)
+        if listed is not None:
+            self.points.replace(version, listed)
 
     def heard(self, raw: Any) -> None:
         """Another replica's message, checked again before this replica's labs get it."""
@@ -194,9 +198,7 @@ class ClassBus:
             return
         version = message.get("points")  # this replica's own changes too: every replica reads the hall's one list
         if self.points is not None and isinstance(version, str) and KEY.fullmatch(version):
-            listed = self._hall_list(version)
-            if listed is not None:  # an unreadable list leaves this replica's as it is
-                self.points.replace(version, listed)
+            self._read_list_again(version)
         if message.get("from") == self.origin:
             return
         present = message.get("present")
