@@ -39,11 +39,11 @@ from gan_app.classroom.feed import Announcer, LiveFeed
 from gan_app.classroom.desk import GameDesk
 from gan_app.ui.shared import SharedRenders
 from gan_app.ui.socket_guard import CLOSE_POLICY, OPEN_CAPS, ConnectionCap, admitted, per_client_limit, receive_small
+from gan_app.ui.static import IMMUTABLE, JAVASCRIPT, file_response
 from gan_app.ui.url_base import routes_at_base
 
 WEB = Path(__file__).resolve().parent / "web"
 STATIC, MODELS, SOCKET = "/lab/static", "/lab/model", "/lab/socket"
-IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_LAB_SOCKETS = 300  # open labs at once (the live panel's sockets are counted apart)
 KEY = re.compile(r"[0-9a-f]{1,64}")  # a bundle's key (gan_app.lab.browser_model): hex
 MESSAGES_PER_MINUTE = 120  # what one lab socket may send (a tab sends one per model version it draws)
@@ -61,7 +61,7 @@ def _static_files() -> tuple[str, dict[str, tuple[bytes, bytes | None, str]]]:
         data = path.read_bytes()
         name = path.relative_to(WEB).as_posix()
         digest.update(name.encode() + data)
-        kind = "application/wasm" if path.suffix == ".wasm" else "text/javascript; charset=utf-8"
+        kind = "application/wasm" if path.suffix == ".wasm" else JAVASCRIPT
         files[name] = (data, gzip.compress(data, 6, mtime=0), kind)
     return digest.hexdigest()[:12], files
 
@@ -102,18 +102,6 @@ def _encoded(registry: Registry, key: str, name: str, encoded: SharedRenders) ->
     return encoded.get(name, (key,), build)
 
 
-def _file_response(data: bytes, zipped: bytes | None, kind: str, request: Any, headers: dict[str, str]) -> Any:
-    """`data` as it is, or gzipped once already where the browser takes gzip (Streamlit's own
-    compression then leaves it alone: it has a Content-Encoding)."""
-    from starlette.responses import Response
-
-    headers = {**headers, "Vary": "Accept-Encoding"}
-    if zipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        data = zipped
-    return Response(data, media_type=kind, headers=headers)
-
-
 def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry,
                cap: ConnectionCap | None = None, desk: GameDesk | None = None) -> list[Any]:
     """The lab's routes, for st.App (under the server's base path too); at most `cap` open labs
@@ -135,7 +123,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry,
         if found is None:
             return PlainTextResponse("not found", status_code=404)
         data, zipped, kind = found
-        return _file_response(data, zipped, kind, request, {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"})
+        return file_response(data, zipped, kind, request, {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"})
 
     async def model(request: Any) -> Any:
         key, name = request.path_params["key"], request.path_params["name"]
@@ -147,7 +135,7 @@ def lab_routes(feed: LiveFeed, announcer: Announcer, registry: Registry,
             if found is None:
                 return PlainTextResponse("this model version is no longer kept: reload the page", status_code=404)
             data, zipped, kind = found
-            return _file_response(data, zipped, kind, request, headers)
+            return file_response(data, zipped, kind, request, headers)
         if name == "towards.json":
             towards = await asyncio.to_thread(_towards, registry, key)
             if towards is None:
