@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_app.runs.checkpoint import SHIPPED_EXPORT
 from gan_app.train.step import device_name
-from gan_app.ui.train import charts
+from gan_app.ui.live import charts
 from gan_app.classroom.room import classroom
 from gan_app.ui.common import NOTICE_KEY, PRESENTER_KEY, current_trainer, get_trainer, login_wait, run_control, try_login
 from gan_app.classroom.logins import FREE_ATTEMPTS, LOCK_FIRST_S, LoginLimiter
@@ -40,8 +40,15 @@ def button(at, label):
     return next(b for b in at.button if b.label == label)
 
 
+def progress_data(at):
+    """What the numbers-and-curves component of the last page run was handed (the socket then keeps it current)."""
+    panel = next(e for e in at.main if getattr(e, "type", "") == "bidi_component"
+                 and e.proto.component_name == "gan_app.progress")
+    return json.loads(panel.proto.json)
+
+
 def metric(at, label):
-    return next(m for m in at.metric if m.label == label).value
+    return next(value for name, value, _ in progress_data(at)["numbers"] if name == label)
 
 
 def live_panel_update(at):
@@ -49,6 +56,12 @@ def live_panel_update(at):
     panel = next(e for e in at.main if getattr(e, "type", "") == "bidi_component"
                  and e.proto.component_name == "gan_app.live_panel")
     return json.loads(panel.proto.json)["initial"]
+
+
+def live_panel_path(at):
+    panel = next(e for e in at.main if getattr(e, "type", "") == "bidi_component"
+                 and e.proto.component_name == "gan_app.live_panel")
+    return json.loads(panel.proto.json)["path"]
 
 
 def until(at, predicate, timeout=60):
@@ -189,11 +202,16 @@ def test_loss_charts_carry_both_curves_and_the_equilibrium_line(app):
     button(app, "Step both").click().run()
     get_trainer().wait_idle()
     app.run()
-    figures = [json.loads(el.proto.spec) for el in app.get("plotly_chart")]
-    names = [[t["name"] for t in fig["data"]] for fig in figures]
-    assert ["d_loss", "g_loss"] in names and ["D(x)", "D(G(z))"] in names
-    d_fig = figures[names.index(["D(x)", "D(G(z))"])]
-    assert d_fig["layout"]["shapes"][0]["y0"] == 0.5
+    progress = progress_data(app)["progress"]
+    assert [t["name"] for t in progress["loss"]["data"]] == ["d_loss", "g_loss"]
+    assert [t["name"] for t in progress["d_output"]["data"]] == ["D(x)", "D(G(z))"]
+    assert progress["d_output"]["layout"]["shapes"][0]["y0"] == 0.5
+    assert _typed_array(progress["loss"]["data"][0]["x"])[-1] == 1  # steps 0 and 1
+    app.checkbox(key="show_parts").check().run()  # the tab's view: the socket is asked for it too
+    data = progress_data(app)
+    assert [t["name"] for t in data["progress"]["loss"]["data"]] == ["d_loss", "g_loss", "d_loss_real", "d_loss_fake"]
+    assert data["view"] == data["progress"]["view"] and "parts=1" in data["view"]
+    assert data["view"] in live_panel_path(app)
 
 
 def _learn_page():
@@ -304,8 +322,6 @@ def test_the_shared_figures_are_valid_plotly():
     assert figures[1].layout.shapes[0].y0 == 0.5 and list(figures[1].layout.yaxis.range) == [0, 1]
     assert figures[3].layout.title.text == "Which digits G draws: 9 of 10 covered"
     assert figures[3].data[0].marker.color[-1] == "#d62728"
-    shared = charts.SharedFigure(specs[0])
-    assert shared.to_dict() is specs[0]
 
 
 def test_fid_chart_keeps_its_log_axis_to_the_data():

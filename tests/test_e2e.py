@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from gan_app.bench.browser import CHROMIUM, browser, goto_app, live_grid_src, live_step, read_step
+from gan_app.bench.browser import CHROMIUM, browser, goto_app, live_grid_src, live_step, number_text, read_step
 from gan_app.bench.server import DashboardServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -16,6 +16,11 @@ if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium for the browser tests")
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+def curve_names(page, figure):
+    """The traces plotly.js drew in one of the Train page's figures; None before it drew any."""
+    return page.locator(f"[data-p='{figure}']").evaluate("d => d.data ? d.data.map((t) => t.name) : null")
 
 
 def wait_until(predicate, timeout=90.0, every=0.5, what="the expected state"):
@@ -48,6 +53,12 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             step_a = live_step(teacher)
             wait_until(lambda: live_step(teacher) > step_a + 20)  # the live panel is pushed every second
             wait_until(lambda: live_grid_src(teacher) not in (None, first_grid))  # the grid changes as G learns
+            # the curves are pushed too, drawn by plotly.js in the tab, and keep growing with no page run
+            assert wait_until(lambda: curve_names(teacher, "loss"), what="the loss curves") == ["d_loss", "g_loss"]
+            assert curve_names(teacher, "d_output") == ["D(x)", "D(G(z))"]
+            drawn = teacher.locator("[data-p='root']").get_attribute("data-drawn")
+            wait_until(lambda: teacher.locator("[data-p='root']").get_attribute("data-drawn") != drawn,
+                       what="the curves drawn again")
 
             # a student opens the Train page by its own URL
             student = goto_app(b.new_page(viewport={"width": 1280, "height": 900}), server.url + "/train")
@@ -59,8 +70,7 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             assert student.get_by_role("button", name="Start", exact=True).is_disabled()  # it is running already
 
             teacher.get_by_role("button", name="Pause", exact=True).click()
-            wait_until(lambda: "paused" in teacher.locator("[data-testid='stMetric']").filter(
-                has=teacher.get_by_text("State", exact=True)).inner_text(), what="State: paused")
+            wait_until(lambda: number_text(teacher, "State") == "paused", what="State: paused")
             time.sleep(2)  # let any refresh in flight land
             paused_at = read_step(teacher)
             time.sleep(3)
@@ -113,7 +123,7 @@ def test_a_cli_run_continues_in_the_dashboard(tmp_path, request):
         try:
             wait_until(lambda: page.get_by_text(f"Resumed the saved run in {run} at step 30").count() > 0,
                        what="the CLI run opened")
-            wait_until(lambda: read_step(page) == 30, what="the Step metric at the saved step (it refreshes every few seconds)")
+            wait_until(lambda: read_step(page) == 30, what="the Step number at the saved step")
             assert page.get_by_text("Latest: FID").count() == 1  # its quality history came along
             page.get_by_role("button", name="Resume", exact=True).click()
             wait_until(lambda: read_step(page) > 60, what="the run training on past step 60")
@@ -131,8 +141,7 @@ def test_d_scores_then_a_click_on_the_live_grid_explores_that_sample_in_the_lab(
             page.get_by_role("button", name="Start", exact=True).click()
             wait_until(lambda: read_step(page) >= 60)
             page.get_by_role("button", name="Pause", exact=True).click()
-            wait_until(lambda: "paused" in page.locator("[data-testid='stMetric']").filter(
-                has=page.get_by_text("State", exact=True)).inner_text())
+            wait_until(lambda: number_text(page, "State") == "paused")
             grid = page.locator("[data-live='grid']")
             assert page.locator(".gan-cell").count() == 0  # D's scores are off by default
             page.get_by_text("Show what D thinks of each sample").click()

@@ -1,6 +1,7 @@
 """Render once, serve every viewer: shared figures and images, and the live channel."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -18,6 +19,7 @@ from gan_app.ui.common import get_trainer
 from gan_app.live import view as live_view
 from gan_app.train.step import FusedStep
 from gan_app.ui.live.channel import LiveChannel, live_update, parse_every
+from gan_app.ui.live.progress import ChartView
 from gan_app.ui.shared import RENDERS, SharedRenders
 from gan_app.ui.socket_guard import ConnectionCap, origin_matches
 
@@ -63,16 +65,22 @@ def test_a_second_viewer_of_the_same_snapshot_rebuilds_nothing_and_a_new_snapsho
     trainer.wait_idle()
     first.run()
     built = dict(RENDERS.builds)
-    assert built["loss"] == 1 and built["d_output"] == 1 and built["grid_url"] == 1
+    assert built["progress"] == 1 and built["grid_url"] == 1
     second.run()
     assert dict(RENDERS.builds) == built  # same snapshot: no figure rebuilt, no image re-encoded
-    assert [c.proto.spec for c in first.get("plotly_chart")] == [c.proto.spec for c in second.get("plotly_chart")]
+    assert _curves(first) == _curves(second)
     trainer.step_once("both")
     trainer.wait_idle()
     second.run()
     first.run()
     after = dict(RENDERS.builds)
-    assert after["loss"] == 2 and after["d_output"] == 2 and after["grid_url"] == 2  # once for the new snapshot
+    assert after["progress"] == 2 and after["grid_url"] == 2  # once for the new snapshot
+
+
+def _curves(at):
+    panel = next(e for e in at.main if getattr(e, "type", "") == "bidi_component"
+                 and e.proto.component_name == "gan_app.progress")
+    return json.loads(panel.proto.json)["progress"]
 
 
 def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed():
@@ -102,8 +110,51 @@ def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed
         learn = asyncio.run(take(2, grid=False))  # the Learn page's tabs: losses, never the grid
         assert [e["grid"] for e in learn] == [None, None] and learn[1]["step"] == learn[0]["step"] + 1
         assert set(learn[1]["loss"]) >= {"d_loss", "g_loss", "d_real", "d_fake"}
+        assert all("kind" not in e for e in events + learn)  # no curves unless asked for
     finally:
         trainer.close()
+
+
+def test_the_live_channel_pushes_the_curves_a_tab_asks_for_and_only_when_they_changed():
+    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
+    channel = LiveChannel(trainer.snapshot)
+    view = ChartView(every=1.0, smoothing=0.9, parts=True)
+    try:
+        trainer.step_once("both")
+        trainer.wait_idle()
+
+        async def take(seconds):
+            stream, events = channel.stream(0.5, True, view), []
+
+            async def read():
+                async for text in stream:
+                    events.append(json.loads(text))
+                    if [e.get("kind") for e in events].count("progress") == 1 and events[-1].get("kind"):
+                        trainer.step_once("both")  # new curves after the first, once
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(read(), seconds)
+            return events
+
+        events = asyncio.run(take(3.2))
+        curves = [e for e in events if e.get("kind") == "progress"]
+        live = [e for e in events if "kind" not in e]
+        assert live and [n for n, _, _ in live[0]["numbers"]] == ["Step", "steps/s", "images/s", "Elapsed", "State", "Device"]
+        assert len(curves) == 2  # at most once a second, and only when they changed (two snapshots)
+        assert [t["name"] for t in curves[0]["loss"]["data"]] == ["d_loss", "g_loss", "d_loss_real", "d_loss_fake"]
+        assert curves[0]["view"] == view.query() and curves[1]["sent"] >= curves[0]["sent"]
+        assert curves[1]["loss"]["data"][0]["x"] != curves[0]["loss"]["data"][0]["x"]  # one step more
+    finally:
+        trainer.close()
+
+
+def test_a_tab_cannot_ask_the_channel_for_curves_out_of_bounds():
+    """The view comes from the socket's URL, which a student's script writes."""
+    assert ChartView.from_query({}) is None  # the Learn page asks for none
+    assert ChartView.from_query({"charts": "0.001", "smoothing": "5", "parts": "1"}) == ChartView(1.0, 0.99, True)
+    assert ChartView.from_query({"charts": "1e9", "smoothing": "-3"}) == ChartView(10.0, 0.0, False)
+    assert ChartView.from_query({"charts": "nan", "smoothing": "inf"}) == ChartView(2.0, 0.6, False)
+    assert ChartView.from_query({"charts": "junk"}) == ChartView(2.0, 0.6, False)
+    assert ChartView.from_query({"charts": "3", "smoothing": "0.61234"}).smoothing == 0.61  # few encodings per snapshot
 
 
 def test_the_live_update_says_what_the_page_showed():
@@ -204,3 +255,19 @@ def test_a_connection_cap_admits_at_most_its_limit():
         cap.release()
     with pytest.raises(ValueError):
         ConnectionCap(0)
+
+
+def test_the_live_channel_makes_the_class_trainer_when_no_page_has(monkeypatch, tmp_path):
+    """A tab left open while its server restarted reopens its live socket before any page run:
+    the channel must not wait for one (nothing on the Train page reruns by itself)."""
+    from gan_app.classroom.room import Classroom
+
+    monkeypatch.setenv("GAN_APP_CHECKPOINTS", str(tmp_path))
+    room = Classroom()
+    try:
+        channel = LiveChannel(room.snapshot)
+        assert channel.current() is None  # no run yet: the trainer is being made, off the event loop
+        wait_for(lambda: channel.current() is not None)
+        assert room.current_trainer() is not None and channel.current()[0][0] == room.snapshot().run_id
+    finally:
+        room.close()

@@ -45,14 +45,14 @@ def open_page(url: str) -> Iterator[Any]:
         yield goto_app(b.new_page(viewport={"width": 1600, "height": 1100}), url)
 
 
-def metric_text(page: Any, label: str) -> str:
-    metric = page.locator("[data-testid='stMetric']").filter(has=page.get_by_text(label, exact=True))
-    return metric.locator("[data-testid='stMetricValue']").first.inner_text()
+def number_text(page: Any, label: str) -> str:
+    """One of the Train page's status numbers above the curves (Step, State, ...), pushed with the grid."""
+    return page.locator(f"[data-p='numbers'] [data-label='{label}'] .gan-number-value").first.inner_text()
 
 
 def read_step(page: Any) -> int:
-    """The Step metric above the curves (refreshed with them, every few seconds)."""
-    return int(metric_text(page, "Step").replace(",", ""))
+    """The Step number above the curves."""
+    return int(number_text(page, "Step").replace(",", ""))
 
 
 def live_step(page: Any) -> int:

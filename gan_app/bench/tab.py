@@ -6,8 +6,10 @@ with the subprotocols ["streamlit", token], send a `rerun_script` BackMsg for th
 run, then run every fragment's auto-rerun timer, sending `rerun_script` with the fragment's id,
 `is_auto_rerun`, the widget states, the hashes of the cached messages and the page's script hash
 on every tick, whether or not the previous run has finished. It GETs every image and download
-URL the page shows, as the browser does, and keeps open the websocket the live panel's script
-opens (`/live/...` in the component's data). Protobufs are the ones that ship with streamlit.
+URL the page shows and every script a component loads (plotly.js for the Train page's curves),
+as the browser does, and keeps open the websocket the live panel's script opens (`/live/...` in
+the component's data), which brings the grid, the numbers and the curves. Protobufs are the ones
+that ship with streamlit.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ CACHE_KEEP_S = 60.0
 class ViewerStats:
     """What every viewer saw, pooled."""
 
-    latencies_ms: list[float] = field(default_factory=list)  # refresh request -> fragment run finished
+    # a tab's numbers and curves brought up to date: pushed curves encoded -> received (the
+    # Train page), or a part of a page that reruns by itself: request -> its run finished
+    latencies_ms: list[float] = field(default_factory=list)
     live_lags_ms: list[float] = field(default_factory=list)  # live update encoded -> received by the tab
     trainer_lags_ms: list[float] = field(default_factory=list)  # the trainer made the snapshot -> received
     errors: Counter = field(default_factory=Counter)  # kind -> count
@@ -136,7 +140,7 @@ class EmulatedViewer:
         self._tasks: set[asyncio.Task] = set()
         self._run_done = asyncio.Event()
         self.measuring = False  # latencies and steps count only while measuring
-        self.steps: list[int] = []  # every step this tab was shown, live panel and Step metric
+        self.steps: list[int] = []  # every step the live socket showed this tab
         self.closed_by_us = False
         self.page_name = ""  # the page the tab opened by its URL ("lab" for /lab); "" for the first page
         EmulatedViewer.opened += 1
@@ -295,17 +299,17 @@ class EmulatedViewer:
         kind = el.WhichOneof("type")
         if kind == "metric":
             self.page.metrics[el.metric.label] = el.metric.body
-            if el.metric.label == "Step":
-                with contextlib.suppress(ValueError):
-                    self.steps.append(int(el.metric.body.replace(",", "")))
-                    if self.measuring:
-                        self.stats.steps_seen.append((time.perf_counter(), self.steps[-1]))
         elif kind == "imgs":
             self._fetch_all(img.url for img in el.imgs.imgs)
         elif kind == "download_button":
             self._fetch_all([el.download_button.url])
         elif kind == "bidi_component" and el.bidi_component.json:
-            path = json.loads(el.bidi_component.json).get("path", "")
+            data = json.loads(el.bidi_component.json)
+            if isinstance(data.get("plotly"), str):  # the script the component loads
+                self._fetch_all([data["plotly"]])
+            if data.get("numbers"):
+                self._numbers(data["numbers"])
+            path = data.get("path", "")
             if path.startswith("/live/") and path != self._live_path:  # the panel's script keeps one socket
                 if self._live_task is not None:
                     self._live_task.cancel()
@@ -331,7 +335,17 @@ class EmulatedViewer:
                          max_size=None, compression=None, ping_interval=None)
         await self._consume(opened, lambda text: self._update(json.loads(text)), "dropped live socket", path)
 
+    def _numbers(self, rows: list[list[str]]) -> None:
+        """The Train page's status row ([label, value, help] each), as the page or the socket brings it."""
+        self.page.metrics.update({label: value for label, value, _ in rows})
+
     def _update(self, update: dict[str, Any]) -> None:
+        if update.get("kind") == "progress":  # the curves: how late they came is the tab's refresh
+            if self.measuring:
+                self.stats.latencies_ms.append((time.time() - update["sent"]) * 1000)
+            return
+        if update.get("numbers"):
+            self._numbers(update["numbers"])
         self.steps.append(int(update["step"]))
         if self.measuring:
             self.stats.live_lags_ms.append((time.time() - update["sent"]) * 1000)

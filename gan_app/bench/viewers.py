@@ -48,7 +48,7 @@ async def start_training(url: str, stats: ViewerStats, warmup_steps: int) -> Non
 
 async def _arrive(url: str, n: int, stats: ViewerStats, page: str, seconds: float) -> list[EmulatedViewer]:
     """n tabs open `page`, ten at a time (a class arrives over a few seconds, not in one instant),
-    then every fragment timer is running before a window of `seconds` starts."""
+    then every tab's sockets settle before a window of `seconds` starts."""
     viewers = [EmulatedViewer(url, stats, name=f"viewer {i}") for i in range(n)]
     for v in viewers:
         v.page_name = "" if page == "train" else page  # "": the first page, Train
@@ -76,7 +76,7 @@ def _timings(n: int, page: str, stats: ViewerStats) -> dict[str, Any]:
     return {
         "viewers": n,
         "page": page,
-        # the page's Python reruns for a tab (the numbers and curves): request -> finished
+        # the numbers and curves brought up to date: pushed curves encoded -> received by the tab
         "refresh_p50_ms": pct(stats.latencies_ms, 0.50),
         "refresh_p95_ms": pct(stats.latencies_ms, 0.95),
         "refreshes": len(stats.latencies_ms),

@@ -48,6 +48,7 @@ class Classroom:
         self.broker = broker
         self._trainer: LiveTrainer | None = None
         self._trainer_lock = threading.Lock()
+        self._making = False  # the live channel asked for the run before any page made the trainer
         self.registry = Registry()
         self.feed = LiveFeed(self.current_trainer, self.registry)
         self.announcer = Announcer(self.feed)
@@ -82,8 +83,18 @@ class Classroom:
         return self._trainer
 
     def snapshot(self) -> Snapshot | None:
+        """The class's run now, for the live channel. A tab whose server restarted, or whose
+        replica died, reopens its live socket where none of its pages has run yet (and nothing on
+        the Train page reruns by itself), so the first call makes the trainer, in a thread (the
+        channel runs on the server's event loop), and None is returned until it exists."""
         trainer = self._trainer
-        return None if trainer is None else trainer.snapshot()
+        if trainer is None:
+            with self._trainer_lock:
+                start, self._making = not self._making, True
+            if start:
+                threading.Thread(target=self.trainer, name="make-trainer", daemon=True).start()
+            return None
+        return trainer.snapshot()
 
     def join_hall(self) -> "Classroom":
         """With a broker: share the presenter's view, the lab's versions and the class's drawings

@@ -9,6 +9,10 @@ a browser keeps at most six HTTP connections to one server, so a seventh tab of 
 page would never load.) The route is part of the Streamlit app itself (`st.App` in
 dashboard.py), so `streamlit run dashboard.py` still starts everything. Only pages of this
 server may open it, at most MAX_SOCKETS at once (see gan_app/ui/socket_guard.py).
+
+The Train page's numbers and curves travel on the same socket (gan_app/ui/live/progress.py): a
+tab that asks for them (`charts=S&smoothing=A&parts=0|1`) is sent them every S seconds when they
+changed, and the page loads plotly.js, from the pinned plotly package, from PLOTLY_PATH.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from typing import Any, AsyncIterator, Callable
 from gan_app.core.config import METRICS
 from gan_app.core.images import data_url
 from gan_app.live.types import Snapshot
+from gan_app.ui.live.progress import ChartView, encoded_progress, numbers
 from gan_app.ui.shared import RENDERS
+from gan_app.ui.static import PLOTLY_VERSION, plotly_js
 from gan_app.ui.url_base import routes_at_base
 from gan_app.ui.socket_guard import OPEN_CAPS, ConnectionCap, admitted, env_count, per_client_limit, receive_small
 
 SOCKET_PATH = "/live/socket"
+PLOTLY_PATH = f"/live/plotly-{PLOTLY_VERSION}.min.js"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
 MAX_SOCKETS_ENV = "GAN_APP_LIVE_SOCKETS"  # another cap for this server
 MIN_EVERY_S, MAX_EVERY_S = 0.5, 5.0  # what a tab may ask for (the page's slider offers the same)
@@ -67,6 +74,7 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
         "status": snap.status,
         "step": snap.step,
         "line": f"step {snap.step:,} · {snap.steps_per_s:.1f} steps/s · {snap.status}",
+        "numbers": numbers(snap),  # the Train page's status row
         "message_kind": message[0],
         "message": message[1],
         "grid_step": snap.grid_step,
@@ -112,12 +120,22 @@ class LiveChannel:
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 
-    async def stream(self, every: float, grid: bool = True) -> AsyncIterator[str]:
+    def progress(self, view: ChartView) -> tuple[tuple, str] | None:
+        """(what it depends on, the numbers-and-curves update as JSON) for `view`, encoded once
+        for every tab with that view; None before any trainer."""
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        key, _, text = encoded_progress(snap, view)
+        return key, text
+
+    async def stream(self, every: float, grid: bool = True, view: ChartView | None = None) -> AsyncIterator[str]:
         """One tab's updates: the newest at every multiple of `every` seconds (so tabs with the
         same interval are served in one burst), only when it changed, with the grid only when
-        that changed (never, for a tab that shows no grid: `grid` False)."""
+        that changed (never, for a tab that shows no grid: `grid` False). With a `view`, the
+        curves too, at the first tick of every multiple of `view.every` seconds, when they changed."""
         loop = asyncio.get_running_loop()
-        sent_key, sent_grid = None, None
+        sent_key, sent_grid, sent_progress, progress_due = None, None, None, 0.0
         while True:
             current = self.current()
             if current is not None and current[0] != sent_key:
@@ -128,6 +146,12 @@ class LiveChannel:
                     yield full
                 else:
                     yield light
+            if view is not None and loop.time() >= progress_due:
+                progress_due = (loop.time() // view.every + 1) * view.every
+                progress = self.progress(view)
+                if progress is not None and progress[0] != sent_progress:
+                    sent_progress = progress[0]
+                    yield progress[1]
             await asyncio.sleep(every - loop.time() % every)
 
 
@@ -148,8 +172,8 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     """The websocket route of the live channel, for st.App. Only pages of this server may open
     it (socket_guard.origin_allowed), and at most `cap.limit` sockets are open at once (by
     default GAN_APP_LIVE_SOCKETS, else MAX_SOCKETS): a tab over the cap is told so and its panel
-    stops retrying."""
-    from starlette.routing import WebSocketRoute
+    stops retrying. Beside it, plotly.js for the Train page's curves (PLOTLY_PATH)."""
+    from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     slots = cap if cap is not None else ConnectionCap(socket_limit(), per_client_limit(), "live connections")
@@ -163,9 +187,10 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
     async def _serve(websocket: WebSocket, channel: LiveChannel) -> None:
         every = parse_every(websocket.query_params.get("every"))
         grid = websocket.query_params.get("grid") != "0"  # the Learn page shows no grid
+        view = ChartView.from_query(websocket.query_params)  # the Train page's curves
 
         async def send() -> None:
-            async for text in channel.stream(every, grid):
+            async for text in channel.stream(every, grid, view):
                 await websocket.send_text(text)
 
         async def until_closed() -> None:  # a tab sends nothing here; anything large closes it
@@ -181,7 +206,9 @@ def live_routes(channel: LiveChannel, cap: ConnectionCap | None = None) -> list[
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    return routes_at_base(lambda prefix: [WebSocketRoute(prefix + SOCKET_PATH, socket)])
+    plotly = plotly_js()
+    return routes_at_base(lambda prefix: [WebSocketRoute(prefix + SOCKET_PATH, socket),
+                                          Route(prefix + PLOTLY_PATH, plotly.response)])
 
 
 @contextlib.asynccontextmanager

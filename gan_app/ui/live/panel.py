@@ -1,7 +1,9 @@
 """The live panel: the newest sample grid, a status line and the run's message, kept current
 by the live channel's websocket (no Python runs for it once the page is drawn). When the run
 changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
-offer what the new state allows. If the socket drops (a server restart), it reconnects; after
+offer what the new state allows. If the socket drops (a server restart), it reconnects, and asks
+for one page run once it hears from the server again (a new server knows none of the page's
+callbacks until the page has run there); after
 MAX_REFUSED refused tries in a row (the server down, full, or refusing this page's origin) it
 stops and says so, until the tab's next page run or a reload."""
 
@@ -13,6 +15,7 @@ import streamlit as st
 
 from gan_app.live.types import Snapshot
 from gan_app.ui.live.channel import SOCKET_PATH, live_update
+from gan_app.ui.live.progress import ChartView
 from gan_app.ui.pick import CELLS_CSS, CELLS_JS
 from gan_app.ui.socket_guard import CLOSE_POLICY, CLOSE_TRY_LATER
 from gan_app.ui.url_base import at_base
@@ -56,9 +59,17 @@ function keepLive(panel, path, notice) {
     const socket = new WebSocket(url);
     let opened = false;
     socket.onopen = () => { opened = true; };
-    socket.onmessage = (event) => { panel.refused = 0; panel.show(JSON.parse(event.data)); };
+    socket.onmessage = (event) => {
+      panel.refused = 0;
+      if (panel.dropped) {  // back after a drop: perhaps another server (restarted, or a replica behind a proxy)
+        panel.dropped = false;
+        if (panel.onReconnect) panel.onReconnect();
+      }
+      panel.show(JSON.parse(event.data));
+    };
     socket.onclose = (event) => {
       if (panel.socket !== socket) return;  // replaced or unmounted on purpose
+      panel.dropped = true;
       // Refused: never opened (a foreign page, the server down) or told the view is full.
       const refused = !opened || event.code === FULL || event.code === POLICY;
       panel.refused = refused ? panel.refused + 1 : 0;
@@ -86,6 +97,17 @@ function keepLive(panel, path, notice) {
   }
 }
 
+// The tab's one copy of every update the panel's socket brings, for the other components of the
+// page that show the run (the Train page's numbers and curves): an "update" event per message,
+// and the latest of each kind in `last`.
+function liveHub() {
+  if (!window.__ganLiveHub) {
+    window.__ganLiveHub = new EventTarget();
+    window.__ganLiveHub.last = {};
+  }
+  return window.__ganLiveHub;
+}
+
 function dropLive(parentElement, panel) {
   if (!parentElement.isConnected && panel.socket) {
     const socket = panel.socket;
@@ -107,7 +129,11 @@ export default function (component) {
     const g = panel.grid;
     if (g) setTriggerValue("picked", { run: g.run, step: g.step, index: cellAt(el("grid"), event, g.rows, g.cols) });
   };
+  const hub = liveHub();
   const show = (u) => {
+    hub.last[u.kind || "live"] = u;  // every other part of the page that shows the run takes it from here
+    hub.dispatchEvent(new CustomEvent("update", { detail: u }));
+    if (u.kind === "progress") return;
     el("line").textContent = u.line;
     const msg = el("message");
     msg.hidden = !u.message;
@@ -135,6 +161,9 @@ export default function (component) {
     }
   };
   panel.show = show;
+  // A server that has not run this tab's page yet does not know its buttons' callbacks, so the
+  // first click there would be lost: one page run registers them.
+  panel.onReconnect = () => setTriggerValue("reconnected", Date.now());
   show(data.initial);
   keepLive(panel, data.path, el("notice"));
   return () => dropLive(parentElement, panel);
@@ -144,20 +173,25 @@ export default function (component) {
 _component = st.components.v2.component("gan_app.live_panel", html=HTML, css=CSS, js=JS)
 
 
-def socket_path(every: float, grid: bool = True) -> str:
-    """The live channel's URL for a tab: updates every `every` seconds, with the grid or without."""
-    return at_base(f"{SOCKET_PATH}?every={every:g}" + ("" if grid else "&grid=0"))
+def socket_path(every: float, grid: bool = True, view: ChartView | None = None) -> str:
+    """The live channel's URL for a tab: updates every `every` seconds, with the grid or without,
+    and with a `view` the Train page's curves as it asks for them."""
+    return at_base(f"{SOCKET_PATH}?every={every:g}" + ("" if grid else "&grid=0")
+                   + ("" if view is None else "&" + view.query()))
 
 
-def live_panel(snap: Snapshot, every: float, show_scores: bool = False) -> dict[str, int] | None:
+def live_panel(snap: Snapshot, every: float, show_scores: bool = False,
+               view: ChartView | None = None) -> dict[str, int] | None:
     """Mount the panel with the page's snapshot (so it shows at once) and its socket. Returns the
     sample clicked in the page run that click caused ({run, step, index}), None otherwise.
-    `show_scores`: frame each sample with D's verdict (this tab only)."""
+    `show_scores`: frame each sample with D's verdict (this tab only). `view`: the socket brings
+    the Train page's curves too (gan_app/ui/train/progress.py shows them)."""
     result: Any = _component(
-        data={"path": socket_path(every), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}",
+        data={"path": socket_path(every, view=view), "initial": live_update(snap), "shown": f"{snap.run_id}:{snap.status}",
               "show_scores": show_scores},
         key="live_panel",
         on_state_changed_change=lambda: None,  # a page run is all the panel asks for
+        on_reconnected_change=lambda: None,
         on_picked_change=lambda: None,
     )
     return getattr(result, "picked", None)

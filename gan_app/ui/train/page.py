@@ -1,11 +1,11 @@
-"""The live page: controls, status, loss curves and the sample grid of the one shared run."""
+"""The live page: controls, status, loss curves and the sample grid of the one shared run.
+The grid, the numbers and the curves are pushed to every tab (gan_app/ui/live/): no part of this
+page reruns by itself."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
-from typing import Callable
 
 import streamlit as st
 
@@ -14,12 +14,13 @@ from gan_app.core.images import enlarge_png, gif_bytes
 from gan_app.core.config import RunConfig
 from gan_app.live.trainer import LiveTrainer, Snapshot
 from gan_app.live.types import ALLOWED
-from gan_app.ui.train import charts
 from gan_app.ui.live.channel import MAX_EVERY_S, MIN_EVERY_S, grid_source, grid_url
 from gan_app.ui.train.dataset_upload import add_dataset, dataset_label, dataset_options
 from gan_app.ui.train.join_card import join_card
 from gan_app.ui.lab.page import explore_live_sample
 from gan_app.ui.live.panel import live_panel
+from gan_app.ui.live.progress import MAX_CHART_EVERY_S, MIN_CHART_EVERY_S, ChartView
+from gan_app.ui.train.progress import progress_panel
 from gan_app.ui.shared import RENDERS
 from gan_app.classroom.room import LIVE_RUN, checkpoints_root
 from gan_app.ui.common import (
@@ -88,7 +89,7 @@ def _defaults(snap: Snapshot) -> None:
         "live_sample_interval": snap.grid_every,
         "export_name": f"{cfg.dataset}-{cfg.preset}-export",
         "refresh_s": 1.0,
-        "chart_refresh_s": 5.0,
+        "chart_refresh_s": 2.0,
         "smoothing": 0.6,
     }
     for key, value in initial.items():
@@ -147,9 +148,9 @@ def settings_sidebar(trainer: LiveTrainer, snap: Snapshot) -> RunConfig:
         st.subheader("This page")
         st.slider("Refresh the grid every (s)", MIN_EVERY_S, MAX_EVERY_S, key="refresh_s", step=0.5,
                   help="The live panel is pushed to every tab; this sets how often yours takes it.")
-        st.slider("Refresh numbers and curves every (s)", 1.0, 10.0, key="chart_refresh_s", step=0.5,
-                  help="Every refresh reruns this page's Python on the server for your tab: every 5 s "
-                       "lets a class watch without slowing the run.")
+        st.slider("Refresh the curves every (s)", MIN_CHART_EVERY_S, MAX_CHART_EVERY_S, key="chart_refresh_s", step=0.5,
+                  help="The curves are pushed to your tab this often when they change (the numbers come with "
+                       "the grid).")
         st.slider("Curve smoothing (EMA)", 0.0, 0.99, key="smoothing", step=0.01)
         st.checkbox("Show d_loss_real and d_loss_fake", key="show_parts")
     return config
@@ -181,24 +182,17 @@ def control_action(trainer: LiveTrainer, name: str):
 
 
 def controls(trainer: LiveTrainer, snap: Snapshot) -> None:
+    """The run's buttons. A click is read from the button's value, not a callback: a server that
+    has not run this tab's page yet (restarted, or another replica behind the proxy) knows none of
+    its callbacks, and the click would be lost; then the page is drawn again as the action left it."""
     locked = not can_control(st.session_state)
+    clicked = None
     for col, (label, name, control) in zip(st.columns(len(CONTROLS)), CONTROLS):
-        col.button(label, key=f"btn_{name}", width="stretch",
-                   disabled=locked or snap.status not in ALLOWED[control],
-                   on_click=run_control, args=(st.session_state, control_action(trainer, name)))
-
-
-def status_row(snap: Snapshot) -> None:
-    # One horizontal container, not columns: every block is one more message to every tab.
-    with st.container(horizontal=True, gap="medium"):
-        st.metric("Step", f"{snap.step:,}", width="content")
-        st.metric("steps/s", f"{snap.steps_per_s:.1f}", width="content",
-                  help="wall clock over the last few seconds of training")
-        st.metric("images/s", f"{snap.images_per_s:,.0f}", width="content", help="generated images per second")
-        st.metric("Elapsed", str(dt.timedelta(seconds=int(snap.elapsed_s))), width="content",
-                  help="training time, pauses excluded")
-        st.metric("State", snap.status, width="content")
-        st.metric("Device", snap.device.split(" (")[0] or "?", width="content", help=snap.device)
+        if col.button(label, key=f"btn_{name}", width="stretch", disabled=locked or snap.status not in ALLOWED[control]):
+            clicked = name
+    if clicked is not None:
+        run_control(st.session_state, control_action(trainer, clicked))
+        st.rerun()
 
 
 def _latest_grid_png() -> bytes:
@@ -250,59 +244,6 @@ def grid_history() -> None:
                        file_name=f"gan_grid_step_{chosen:06d}.png", mime="image/png", on_click="ignore")
 
 
-def shared_figure(kind: str, key: tuple, build: Callable[[], dict]) -> charts.SharedFigure:
-    """A figure built once for every viewer of the same data and view settings."""
-    return RENDERS.get(kind, key, lambda: charts.SharedFigure(build()))
-
-
-def quality_histogram(snap: Snapshot) -> None:
-    if snap.quality_note:
-        st.info(f"Sample quality is not available for this dataset: {snap.quality_note}.")
-    elif snap.histogram:
-        key = (snap.run_id, len(snap.quality_steps), snap.histogram)
-        st.plotly_chart(shared_figure("histogram", key, lambda: charts.histogram_figure(snap.histogram)),
-                        key="histogram_chart")
-
-
-def fid_chart(snap: Snapshot) -> None:
-    if len(snap.quality_steps) and not snap.quality_note:
-        fid, score, covered = snap.quality[-1]
-        key = (snap.run_id, len(snap.quality_steps), float(snap.quality_steps[-1]))
-        fig = shared_figure("fid", key, lambda: charts.fid_figure(snap.quality_steps, snap.quality[:, 0], real_floor()))
-        st.plotly_chart(fig, key="fid_chart")
-        asked = "" if snap.label_accuracy is None else f"label accuracy {snap.label_accuracy:.0%} (drawn as the digit asked for), "
-        st.caption(f"Latest: FID {fid:.1f}, {asked}classifier score {score:.2f} (real digits about 10), "
-                   f"{int(covered)} of 10 digits covered. Measuring costs {snap.quality_cost:.1%} of training time.")
-
-
-@st.cache_data(show_spinner=False)
-def real_floor() -> float | None:
-    from gan_app.models.classifier import classifier_info
-
-    return classifier_info().get("real_floor_fid")
-
-
-def progress_panel() -> None:
-    """Numbers and curves: every tab reruns this every chart_refresh_s seconds."""
-    snap = get_trainer().snapshot()
-    status_row(snap)
-    if len(snap.history_steps) == 0:
-        st.caption("Loss curves appear once training starts.")
-        return
-    smoothing = float(st.session_state.get("smoothing", 0.6))
-    parts = bool(st.session_state.get("show_parts"))
-    names = ["d_loss", "g_loss"] + (["d_loss_real", "d_loss_fake"] if parts else [])
-    version = (snap.run_id, snap.history_version)
-    loss = shared_figure("loss", (*version, smoothing, parts), lambda: charts.loss_figure(
-        snap.history_steps, {name: snap.metric(name) for name in names}, smoothing))
-    d_out = shared_figure("d_output", (*version, smoothing), lambda: charts.d_output_figure(
-        snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"), smoothing))
-    st.plotly_chart(loss, key="loss_chart")
-    st.plotly_chart(d_out, key="d_chart")
-    fid_chart(snap)
-    quality_histogram(snap)
-
-
 def render() -> None:
     trainer = get_trainer()
     snap = trainer.snapshot()
@@ -321,12 +262,14 @@ def render() -> None:
         join_card()
     controls(trainer, snap)
     show_notice()
+    s = st.session_state
+    view = ChartView.checked(float(s["chart_refresh_s"]), float(s["smoothing"]), bool(s.get("show_parts")))
     left, right = st.columns([5, 6], gap="large")
     with left:
         show_scores = st.toggle("Show what D thinks of each sample", key="show_d_scores",
                                 help="D's probability that each sample is real, from the same step as the grid "
                                      "(this tab only).")
-        picked = live_panel(snap, float(st.session_state["refresh_s"]), show_scores)
+        picked = live_panel(snap, float(st.session_state["refresh_s"]), show_scores, view)
         if show_scores:
             st.caption("Green frame: D calls this fake real (it fools D). Red: D spots it. "
                        "Click any sample to explore it in the latent lab.")
@@ -335,4 +278,4 @@ def render() -> None:
         downloads()
         grid_history()
     with right:
-        st.fragment(run_every=st.session_state["chart_refresh_s"])(progress_panel)()
+        progress_panel(snap, view)

@@ -1,34 +1,20 @@
 """Plotly figures of a run's history, as plotly's JSON (plain dicts): pure functions of numpy
-arrays, no Streamlit.
+arrays, no Streamlit, no plotly import.
 
-Every watching tab is shown the same few figures, rebuilt once a second while the run trains.
-Building them through plotly's graph objects validated every property each time and cost tens
-of milliseconds per figure; these dicts cost well under one, and the tests hand each of them to
-`go.Figure`, which checks them against plotly's schema."""
+Every watching tab is shown the same few figures, pushed over the live channel and drawn by
+plotly.js in the tab (gan_app/ui/train/progress.py). Building them through plotly's graph
+objects validated every property each time and cost tens of milliseconds per figure; these
+dicts cost well under one, and the tests hand each of them to `go.Figure`, which checks them
+against plotly's schema. They carry no template: the tab styles them to the page's theme."""
 
 from __future__ import annotations
 
 import base64
-import functools
 
 import numpy as np
-import plotly.graph_objects as go
 
 MAX_DRAWN_POINTS = 500  # per curve, whatever the run's length (a chart is about as many pixels wide)
 EMA_BLOCK = 1024  # ema() solves its recurrence this many points at a time
-
-
-class SharedFigure(go.Figure):
-    """A finished figure shown to many viewers. Streamlit reads a figure through `to_dict()`
-    (and would validate a bare dict again on every call); this one hands out the spec it was
-    made with as is (Streamlit only reads it)."""
-
-    def __init__(self, spec: dict) -> None:
-        super().__init__()
-        self._as_dict = spec
-
-    def to_dict(self) -> dict:
-        return self._as_dict
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
@@ -75,15 +61,8 @@ def _typed(values: np.ndarray) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")}
 
 
-@functools.cache
-def _template() -> dict:
-    """The plotly template a figure made now would carry (Streamlit sets its own as the default
-    when it loads); looked up once."""
-    return go.Figure().to_dict()["layout"]["template"]
-
-
 def _layout(title: str, x_title: str, y_title: str, height: int) -> dict:
-    return {"template": _template(), "title": {"text": title}, "height": height,
+    return {"title": {"text": title}, "height": height,
             "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
             "margin": {"l": 40, "r": 10, "t": 40, "b": 40}}
 
