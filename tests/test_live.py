@@ -8,11 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import wait_for
 from streamlit.testing.v1 import AppTest
 
-from gan_app.core.config import RunConfig
+from gan_app.core.config import METRICS, RunConfig
 from gan_app.live.trainer import LiveTrainer
 from gan_app.live.types import Snapshot
 from gan_app.ui.common import get_trainer
@@ -271,3 +272,40 @@ def test_the_live_channel_makes_the_class_trainer_when_no_page_has(monkeypatch, 
         assert room.current_trainer() is not None and channel.current()[0][0] == room.snapshot().run_id
     finally:
         room.close()
+
+
+def test_a_run_gone_to_nan_still_reaches_every_tab_as_json_it_can_parse():
+    """Python writes NaN into JSON, which a browser's JSON.parse refuses: the panel would freeze."""
+    snap = Snapshot(step=3, run_id=1, history_steps=np.arange(3.0), history=np.full((3, len(METRICS)), np.nan),
+                    history_version=1, quality_steps=np.array([250.0]), quality=np.array([[np.nan, np.inf, 0.0]]),
+                    histogram=(float("nan"),) * 10)
+    channel = LiveChannel(lambda: snap)
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda constant: pytest.fail(f"{constant} in the JSON"))
+
+    assert strict(channel.current()[2])["loss"]["d_loss"] is None
+    update = strict(channel.progress(ChartView())[1])
+    assert update["fid"]["data"][0]["name"] == "FID" and update["histogram"]["data"][0]["y"][0] is None
+    assert "FID nan" in update["fid_caption"]  # the caption says what was measured
+
+
+def test_curves_that_cannot_be_built_leave_the_live_socket_open(monkeypatch, caplog):
+    from gan_app.ui.live import channel as channel_module
+
+    def broken(snap, view):
+        raise ValueError("a figure nobody foresaw")
+
+    monkeypatch.setattr(channel_module, "encoded_progress", broken)
+    snap = Snapshot(step=7, run_id=3, history_steps=np.arange(2.0), history=np.zeros((2, len(METRICS))), history_version=1)
+    channel = LiveChannel(lambda: snap)
+
+    async def take():
+        stream = channel.stream(0.5, True, ChartView(every=1.0))
+        first = json.loads(await stream.__anext__())  # the live update still comes
+        await stream.aclose()
+        return first
+
+    assert asyncio.run(take())["step"] == 7
+    assert channel.progress(ChartView()) is None
+    assert caplog.text.count("could not be encoded") == 1  # logged once per snapshot, not per tab and tick

@@ -5,8 +5,9 @@ so the trainer's core is its own). A teacher's tab presses Start on the first re
 each class size V, V emulated tabs watch the Train page, spread evenly over the replicas.
 
 Reported per size: the trainer's speed (and `speed_kept` against the 0-tab row of the same
-trainer), refresh p95 (the curves encoded by a replica -> received by a tab), live lag p95 (the trainer made the snapshot -> a tab
-received it, through Redis and a replica), errors, and each replica's CPU per 100 of its tabs.
+trainer), refresh p95 (the curves encoded by a replica -> received by a tab), live lag p95 (the
+trainer made the snapshot -> a tab received it, through Redis and a replica), errors, and each
+replica's CPU per 100 of its tabs.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
+import logging
 import threading
 import time
 from typing import Any, AsyncIterator, Callable
@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Callable
 from gan_app.core.config import METRICS
 from gan_app.core.images import data_url
 from gan_app.live.types import Snapshot
-from gan_app.ui.live.progress import ChartView, encoded_progress, numbers
+from gan_app.ui.live.progress import ChartView, encoded_progress, finite_json, numbers
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.static import PLOTLY_VERSION, plotly_js
 from gan_app.ui.url_base import routes_at_base
@@ -104,6 +104,7 @@ class LiveChannel:
         self._lock = threading.Lock()
         self._encoded: tuple[tuple[int, int], str, str] | None = None  # (run, version), with grid, without
         self.encodes = 0  # how many updates were encoded (tests; the bench)
+        self._failed: tuple[int, int] | None = None  # the snapshot whose curves failed, logged once
 
     def current(self) -> tuple[tuple[int, int], int, str, str] | None:
         """((run, version), grid step, update with the grid, without it); None before any trainer."""
@@ -114,9 +115,9 @@ class LiveChannel:
         with self._lock:
             if self._encoded is None or self._encoded[0] != key:
                 update = live_update(snap)
-                full = json.dumps(update, separators=(",", ":"))
+                full = finite_json(update)
                 update["grid"] = None  # the tab keeps the grid it has
-                self._encoded = (key, full, json.dumps(update, separators=(",", ":")))
+                self._encoded = (key, full, finite_json(update))
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 
@@ -126,7 +127,13 @@ class LiveChannel:
         snap = self._snapshot()
         if snap is None:
             return None
-        key, _, text = encoded_progress(snap, view)
+        try:
+            key, _, text = encoded_progress(snap, view)
+        except Exception:  # curves that cannot be drawn must not close every tab's live socket
+            if self._failed != (snap.run_id, snap.history_version):
+                self._failed = (snap.run_id, snap.history_version)
+                logging.getLogger(__name__).exception("the curves of step %d could not be encoded", snap.step)
+            return None
         return key, text
 
     async def stream(self, every: float, grid: bool = True, view: ChartView | None = None) -> AsyncIterator[str]:

@@ -111,7 +111,8 @@ def fid_figure(steps: np.ndarray, fid: np.ndarray, floor: float | None = None) -
                             "x": [float(steps[0]), float(steps[-1])], "y": [floor, floor],
                             "line": {"dash": "dot", "color": "green"}})
     values = np.r_[np.asarray(fid, np.float64), [floor] if floor is not None else []]
-    ticks = log_ticks(float(np.nanmin(values)), float(np.nanmax(values))) if len(values) else []
+    values = values[np.isfinite(values)]  # a measurement of a run gone to NaN has no place on the axis
+    ticks = log_ticks(float(values.min()), float(values.max())) if len(values) else []
     # plotly's own log ticks label 200 as a lone "2"; a class reads whole numbers
     fig["layout"]["yaxis"].update(type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     return fig

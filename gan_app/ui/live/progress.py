@@ -63,6 +63,22 @@ class ChartView:
         return cls.checked(every, smoothing, params.get("parts") == "1")
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def finite_json(value: Any) -> str:
+    """`value` as compact JSON a browser can parse: a NaN or infinity (a run whose losses blew up)
+    becomes null, where Python would write NaN and the tab's JSON.parse would fail."""
+    return json.dumps(_finite(value), separators=(",", ":"))
+
+
 def numbers(snap: Snapshot) -> list[list[str]]:
     """The status row: [label, value, help] each, formatted for display."""
     return [
@@ -127,7 +143,7 @@ def encoded_progress(snap: Snapshot, view: ChartView) -> tuple[tuple, dict[str, 
 
     def build() -> tuple[tuple, dict[str, Any], str]:
         update = progress_update(snap, view)
-        return key, update, json.dumps(update, separators=(",", ":"))
+        return key, update, finite_json(update)
 
     key = progress_key(snap, view)
     return RENDERS.get("progress", key, build)
