@@ -3,9 +3,9 @@ by the live channel's websocket (no Python runs for it once the page is drawn). 
 changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
 offer what the new state allows. If the socket drops (a server restart), it reconnects, and asks
 for one page run once it hears from the server again (a new server knows none of the page's
-callbacks until the page has run there); after
-MAX_REFUSED refused tries in a row (the server down, full, or refusing this page's origin) it
-stops and says so, until the tab's next page run or a reload."""
+callbacks until the page has run there); after MAX_REFUSED refused tries in a row (the server
+down, full, or refusing this page's origin) it stops and says so, until the tab's next page run
+or a reload."""
 
 from __future__ import annotations
 
