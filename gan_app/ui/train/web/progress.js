@@ -78,6 +78,7 @@ export default function (component) {
       if (figure) Plotly.react(div, figure.data, themed(figure, color), { displaylogo: false, responsive: true });
       else Plotly.purge(div);
     }
+    el("failed").hidden = true;  // plotly.js loaded after all (a later page run tried again)
     el("root").dataset.drawn = String(u.sent);  // what the tests wait for
   };
   const progress = (u) => {
