@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any, AsyncIterator, Callable
 from gan_app.core.config import METRICS
 from gan_app.core.images import data_url
 from gan_app.live.types import Snapshot
-from gan_app.ui.live.progress import ChartView, encoded_progress, finite_json, numbers
+from gan_app.ui.live.progress import ChartView, encoded_progress, finite, numbers
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.static import PLOTLY_VERSION, plotly_js
 from gan_app.ui.url_base import routes_at_base
@@ -61,7 +62,7 @@ def latest_losses(snap: Snapshot, rows: int = 20) -> dict[str, float] | None:
 
 
 def live_update(snap: Snapshot) -> dict[str, Any]:
-    """What the live panel shows, as plain JSON values formatted for display."""
+    """What the live panel shows, as plain JSON values formatted for display (finite numbers only)."""
     if snap.status == "error":
         message = ("error", f"Training stopped with an error: {snap.message}")
     elif snap.message:
@@ -93,7 +94,7 @@ def live_update(snap: Snapshot) -> dict[str, Any]:
         update["grid"] = grid_url(snap.run_id, snap.grid_step, snap.grid_png)
         update["caption"] = (f"samples at step {snap.grid_step:,} from {grid_source(snap)} (fixed noise batch), "
                              f"{dt.timedelta(seconds=int(snap.elapsed_s))} of training")
-    return update
+    return finite(update)
 
 
 class LiveChannel:
@@ -115,9 +116,9 @@ class LiveChannel:
         with self._lock:
             if self._encoded is None or self._encoded[0] != key:
                 update = live_update(snap)
-                full = finite_json(update)
+                full = json.dumps(update, separators=(",", ":"))
                 update["grid"] = None  # the tab keeps the grid it has
-                self._encoded = (key, full, finite_json(update))
+                self._encoded = (key, full, json.dumps(update, separators=(",", ":")))
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 

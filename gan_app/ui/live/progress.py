@@ -63,20 +63,17 @@ class ChartView:
         return cls.checked(every, smoothing, params.get("parts") == "1")
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """`value` (JSON-like) with every NaN or infinity (a run whose losses blew up) as None: Python
+    writes them into JSON as NaN, which a browser's JSON.parse refuses, whether the update goes
+    over the live socket or into a component's data on a page run."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
-
-
-def finite_json(value: Any) -> str:
-    """`value` as compact JSON a browser can parse: a NaN or infinity (a run whose losses blew up)
-    becomes null, where Python would write NaN and the tab's JSON.parse would fail."""
-    return json.dumps(_finite(value), separators=(",", ":"))
 
 
 def numbers(snap: Snapshot) -> list[list[str]]:
@@ -117,7 +114,8 @@ def _quality(snap: Snapshot) -> dict[str, Any]:
 
 
 def progress_update(snap: Snapshot, view: ChartView) -> dict[str, Any]:
-    """Everything the curves show, for one view: plotly figures as JSON, and the quality's text."""
+    """Everything the curves show, for one view: plotly figures as JSON (finite numbers only), and
+    the quality's text."""
     update: dict[str, Any] = {"kind": "progress", "view": view.query(), "run": snap.run_id, "sent": time.time(),
                               "started": False, "loss": None, "d_output": None}
     key = (snap.run_id, len(snap.quality_steps), snap.quality_note, snap.histogram)
@@ -129,7 +127,7 @@ def progress_update(snap: Snapshot, view: ChartView) -> dict[str, Any]:
                                             view.smoothing)
         update["d_output"] = charts.d_output_figure(snap.history_steps, snap.metric("d_real"), snap.metric("d_fake"),
                                                     view.smoothing)
-    return update
+    return finite(update)
 
 
 def progress_key(snap: Snapshot, view: ChartView) -> tuple:
@@ -143,7 +141,7 @@ def encoded_progress(snap: Snapshot, view: ChartView) -> tuple[tuple, dict[str, 
 
     def build() -> tuple[tuple, dict[str, Any], str]:
         update = progress_update(snap, view)
-        return key, update, finite_json(update)
+        return key, update, json.dumps(update, separators=(",", ":"))
 
     key = progress_key(snap, view)
     return RENDERS.get("progress", key, build)
