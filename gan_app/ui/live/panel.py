@@ -97,17 +97,6 @@ function keepLive(panel, path, notice) {
   }
 }
 
-// The tab's one copy of every update the panel's socket brings, for the other components of the
-// page that show the run (the Train page's numbers and curves): an "update" event per message,
-// and the latest of each kind in `last`.
-function liveHub() {
-  if (!window.__ganLiveHub) {
-    window.__ganLiveHub = new EventTarget();
-    window.__ganLiveHub.last = {};
-  }
-  return window.__ganLiveHub;
-}
-
 function dropLive(parentElement, panel) {
   if (!parentElement.isConnected && panel.socket) {
     const socket = panel.socket;
@@ -118,8 +107,21 @@ function dropLive(parentElement, panel) {
 }
 """
 
+# The tab's one copy of every update the panel's socket brings, for the other components of the
+# page that show the run (the Train page's numbers and curves): an "update" event per message,
+# and the latest of each kind in `last`.
+LIVE_HUB_JS = """
+function liveHub() {
+  if (!window.__ganLiveHub) {
+    window.__ganLiveHub = new EventTarget();
+    window.__ganLiveHub.last = {};
+  }
+  return window.__ganLiveHub;
+}
+"""
+
 # Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = CELLS_JS + LIVE_SOCKET_JS + """
+JS = CELLS_JS + LIVE_SOCKET_JS + LIVE_HUB_JS + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);

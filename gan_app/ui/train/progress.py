@@ -12,7 +12,7 @@ import streamlit as st
 
 from gan_app.live.types import Snapshot
 from gan_app.ui.live.channel import PLOTLY_PATH
-from gan_app.ui.live.panel import LIVE_SOCKET_JS
+from gan_app.ui.live.panel import LIVE_HUB_JS
 from gan_app.ui.live.progress import ChartView, encoded_progress, numbers
 from gan_app.ui.url_base import at_base
 
@@ -45,7 +45,7 @@ CSS = """
 
 # Not in a shadow root: plotly.js styles its charts (the mode bar, hover labels) from the page's head.
 _component = st.components.v2.component("gan_app.progress", html=HTML, css=CSS, isolate_styles=False,
-                                        js=LIVE_SOCKET_JS + (WEB / "progress.js").read_text())
+                                        js=LIVE_HUB_JS + (WEB / "progress.js").read_text())
 
 
 def progress_panel(snap: Snapshot, view: ChartView) -> None:
