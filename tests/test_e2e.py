@@ -1,6 +1,8 @@
 """End to end: a real `streamlit run dashboard.py` server, driven by Chromium through Playwright."""
 
+import json
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -77,6 +79,53 @@ def test_teacher_starts_a_run_and_a_second_tab_watches_it(server, request):
             shown = (read_step(teacher), live_step(teacher))
             assert shown == (paused_at, paused_at), f"paused at {paused_at}, then shown {shown}"
             wait_until(lambda: read_step(student) == paused_at)
+        except BaseException:
+            for i, page in enumerate(pages):
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-page{i}.png"), full_page=True)
+            raise
+
+
+def test_a_watching_tab_offers_the_controls_of_every_state_the_run_goes_through(server, request):
+    """A tab's buttons are drawn by its page runs, and the live panel asks for one when the pushed
+    run state differs from the drawn one. A page run may draw an older state than the push that
+    asked for it (the run moved on meanwhile); the state it asked for then must still be asked
+    for again when the run comes back to it. Here a stale push stands for that race."""
+    pushed = {}  # the latest update of each run state the student's live socket brought
+    sockets = []  # the student's live sockets, as the test's route holds them
+
+    def route(ws):
+        sockets.append(ws)
+        upstream = ws.connect_to_server()
+
+        def forward(message):
+            update = json.loads(message) if isinstance(message, str) else {}
+            if update.get("kind", "live") == "live":
+                pushed[update.get("status")] = message
+            ws.send(message)
+        upstream.on_message(forward)
+
+    with browser() as b:
+        teacher = goto_app(b.new_page(viewport={"width": 1600, "height": 1100}), server.url)
+        student = b.new_page(viewport={"width": 1600, "height": 1100})
+        student.route_web_socket(re.compile(r".*/live/socket.*"), route)
+        goto_app(student, server.url + "/train")
+        pages = [teacher, student]
+        enabled = lambda page, name: page.get_by_role("button", name=name, exact=True).is_enabled()  # noqa: E731
+        try:
+            teacher.get_by_role("button", name="Start", exact=True).click()
+            wait_until(lambda: enabled(student, "Pause"), what="the student's Pause enabled (running)")
+            teacher.get_by_role("button", name="Pause", exact=True).click()
+            wait_until(lambda: enabled(student, "Resume") and "paused" in pushed, what="the student's Resume (paused)")
+            teacher.get_by_role("button", name="Resume", exact=True).click()
+            wait_until(lambda: enabled(student, "Pause"), what="the student's Pause again (running)")
+            sockets[-1].send(pushed["paused"])  # a late "paused": the page run it asks for draws "running"
+            wait_until(lambda: "running" in student.locator("[data-live='line']").first.inner_text(),
+                       what="the student's panel back to running")
+            time.sleep(2)
+            assert enabled(student, "Pause"), "the page run after the late push drew the running run"
+            teacher.get_by_role("button", name="Pause", exact=True).click()  # really paused now: asked for again
+            wait_until(lambda: enabled(student, "Resume"), timeout=30, what="the student's Resume after the second Pause")
+            assert not enabled(student, "Pause")
         except BaseException:
             for i, page in enumerate(pages):
                 page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-page{i}.png"), full_page=True)

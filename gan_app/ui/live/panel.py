@@ -1,11 +1,11 @@
-"""The live panel: the newest sample grid, a status line and the run's message, kept current
-by the live channel's websocket (no Python runs for it once the page is drawn). When the run
-changes state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls
-offer what the new state allows. If the socket drops (a server restart), it reconnects, and asks
-for one page run once it hears from the server again (a new server knows none of the page's
-callbacks until the page has run there); after MAX_REFUSED refused tries in a row (the server
-down, full, or refusing this page's origin) it stops and says so, until the tab's next page run
-or a reload."""
+"""The live panel: the newest sample grid, a status line and the run's message, kept current by the
+live channel's websocket (no Python runs for it once the page is drawn). When the run changes
+state (Start, Pause, Reset... from any tab) it asks for one page run, so the controls offer what
+the new state allows (again if that run drew another state, or never came). If the socket drops
+(a server restart), it reconnects, and asks for one page run once it hears from the server again
+(a new server knows none of the page's callbacks until the page has run there); after
+MAX_REFUSED refused tries in a row (the server down, full, or refusing this page's origin) it
+stops and says so, until the tab's next page run or a reload."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from gan_app.ui.url_base import at_base
 
 MAX_REFUSED = 3  # refused connections in a row before the panel stops trying and says so
 RETRY_MS = 2000  # wait before the next try, times the refusals so far
+ASK_AGAIN_MS = 5000  # a run state still not drawn this long after asking for a page run is asked for again
 
 HTML = """
 <div class="gan-live">
@@ -121,12 +122,13 @@ function liveHub() {
 """
 
 # Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = CELLS_JS + LIVE_SOCKET_JS + LIVE_HUB_JS + """
+JS = CELLS_JS + LIVE_SOCKET_JS + LIVE_HUB_JS + f"const ASK_AGAIN_MS = {ASK_AGAIN_MS};" + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
   const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, grid: null, refused: 0, stopped: false });
   panel.shown = data.shown;
+  panel.asked = null;  // this page run answered any ask: a state asked for before may differ from it again
   el("grid").onclick = (event) => {
     const g = panel.grid;
     if (g) setTriggerValue("picked", { run: g.run, step: g.step, index: cellAt(el("grid"), event, g.rows, g.cols) });
@@ -156,9 +158,12 @@ export default function (component) {
       el("caption").textContent = "";
     }
     drawCells(el("cells"), panel.grid && !el("grid").hidden ? panel.grid.scores : [], panel.grid ? panel.grid.cols : 5, data.show_scores);
-    const state = u.run + ":" + u.status;
-    if (state !== panel.shown && panel.asked !== state) {
-      panel.asked = state;  // once per new state: the page run that follows brings `shown` up to date
+    const state = u.run + ":" + u.status, now = Date.now();
+    // Once per state shown here, and again if no page run came (one that failed): each page run
+    // mounts the panel anew, with the state it drew, which may be older than the pushed one.
+    if (state !== panel.shown && (panel.asked !== state || now - panel.askedAt > ASK_AGAIN_MS)) {
+      panel.asked = state;
+      panel.askedAt = now;
       setTriggerValue("state_changed", state);
     }
   };
