@@ -22,7 +22,10 @@ from gan_app.ui.url_base import at_base
 
 MAX_REFUSED = 3  # refused connections in a row before the panel stops trying and says so
 RETRY_MS = 2000  # wait before the next try, times the refusals so far
-ASK_AGAIN_MS = 5000  # a run state still not drawn this long after asking for a page run is asked for again
+# A run state still not drawn this long after asking for a page run is asked for again, each time
+# waiting twice as long, up to MAX_ASK_AGAIN_MS (a page that always draws another state, as behind
+# a proxy that sends the panel's socket to another replica than the page, costs little).
+ASK_AGAIN_MS, MAX_ASK_AGAIN_MS = 5000, 60_000
 
 HTML = """
 <div class="gan-live">
@@ -122,13 +125,15 @@ function liveHub() {
 """
 
 # Mounted again on every page run: keep one socket per panel, and show the newest update.
-JS = CELLS_JS + LIVE_SOCKET_JS + LIVE_HUB_JS + f"const ASK_AGAIN_MS = {ASK_AGAIN_MS};" + """
+JS = CELLS_JS + LIVE_SOCKET_JS + LIVE_HUB_JS + f"""
+const ASK_AGAIN_MS = {ASK_AGAIN_MS}, MAX_ASK_AGAIN_MS = {MAX_ASK_AGAIN_MS};
+""" + """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   const el = (name) => parentElement.querySelector(`[data-live="${name}"]`);
-  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, grid: null, refused: 0, stopped: false });
+  const panel = parentElement.__ganLive || (parentElement.__ganLive = { socket: null, url: null, asked: null, wait: ASK_AGAIN_MS, grid: null, refused: 0, stopped: false });
+  if (data.shown !== panel.shown) panel.asked = null;  // a state asked for before may differ from this one again
   panel.shown = data.shown;
-  panel.asked = null;  // this page run answered any ask: a state asked for before may differ from it again
   el("grid").onclick = (event) => {
     const g = panel.grid;
     if (g) setTriggerValue("picked", { run: g.run, step: g.step, index: cellAt(el("grid"), event, g.rows, g.cols) });
@@ -158,14 +163,25 @@ export default function (component) {
       el("caption").textContent = "";
     }
     drawCells(el("cells"), panel.grid && !el("grid").hidden ? panel.grid.scores : [], panel.grid ? panel.grid.cols : 5, data.show_scores);
+    consider(u);
+  };
+  // Ask for a page run once per state this page did not draw, and again while no page run drew
+  // it (that run drew an older state than the push that asked for it, or failed): on a timer, as
+  // a run that stands still pushes nothing more.
+  const consider = (u) => {
     const state = u.run + ":" + u.status, now = Date.now();
-    // Once per state shown here, and again if no page run came (one that failed): each page run
-    // mounts the panel anew, with the state it drew, which may be older than the pushed one.
-    if (state !== panel.shown && (panel.asked !== state || now - panel.askedAt > ASK_AGAIN_MS)) {
+    clearTimeout(panel.again);
+    if (state === panel.shown) {
+      panel.wait = ASK_AGAIN_MS;
+      return;
+    }
+    if (panel.asked !== state || now - panel.askedAt >= panel.wait) {
+      if (panel.asked === state) panel.wait = Math.min(2 * panel.wait, MAX_ASK_AGAIN_MS);
       panel.asked = state;
       panel.askedAt = now;
       setTriggerValue("state_changed", state);
     }
+    panel.again = setTimeout(() => consider(u), panel.askedAt + panel.wait - now);
   };
   panel.show = show;
   // A server that has not run this tab's page yet does not know its buttons' callbacks, so the
@@ -173,7 +189,10 @@ export default function (component) {
   panel.onReconnect = () => setTriggerValue("reconnected", Date.now());
   show(data.initial);
   keepLive(panel, data.path, el("notice"));
-  return () => dropLive(parentElement, panel);
+  return () => {
+    clearTimeout(panel.again);
+    dropLive(parentElement, panel);
+  };
 }
 """
 
