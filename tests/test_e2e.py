@@ -279,6 +279,8 @@ def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
             page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(archive))
             page.get_by_text("70 images as the GAN will see them, labelled 0-9 by their folders").wait_for(timeout=60_000)
             page.get_by_text("Skipped: 1 not PNG or JPEG.").wait_for()
+            idle = "[data-testid='stApp'][data-test-script-state='notRunning']"
+            page.wait_for_selector(idle, timeout=60_000)  # clicks as a person does: once the page is drawn whole
             page.get_by_role("button", name="Add our-digits to the datasets").click()
             page.get_by_text("Added as our-digits (uploaded)").wait_for(timeout=60_000)
             assert (Path(server.env["GAN_APP_CHECKPOINTS"]) / "datasets" / "our-digits.npz").is_file()
@@ -288,7 +290,7 @@ def test_a_teacher_adds_a_zip_of_images_as_a_dataset(server, request, tmp_path):
             page.get_by_role("option", name="our-digits (uploaded)").click()
             page.get_by_role("button", name="Apply settings and Reset").click()
             page.get_by_text("Reset: press Start to train with these settings.").wait_for(timeout=60_000)
-            page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+            page.wait_for_selector(idle, timeout=60_000)
             page.get_by_role("button", name="Start", exact=True).click()
             wait_until(lambda: read_step(page) > 0, what="training on the uploaded images")
             assert page.locator(".gan-message.error").count() == 0
