@@ -148,6 +148,35 @@ def test_the_live_channel_pushes_the_curves_a_tab_asks_for_and_only_when_they_ch
         trainer.close()
 
 
+def test_curves_come_at_their_own_interval_when_the_grid_comes_less_often():
+    """The grid slider at 5 s and the curves' at 1 s: the curves do not wait for the grid."""
+    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
+    channel = LiveChannel(trainer.snapshot)
+    try:
+        trainer.step_once("both")
+        trainer.wait_idle()
+
+        async def take(seconds):
+            events = []
+
+            async def read():
+                async for text in channel.stream(5.0, True, ChartView(every=1.0, smoothing=0.6, parts=False)):
+                    events.append(json.loads(text))
+                    if events[-1].get("kind") == "progress":
+                        trainer.step_once("both")  # the curves change before their next interval
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(read(), seconds)
+            return events
+
+        events = asyncio.run(take(3.5))
+        curves = [e for e in events if e.get("kind") == "progress"]
+        live = [e for e in events if "kind" not in e]
+        assert len(curves) >= 3, [e.get("sent") for e in curves]  # about once a second
+        assert 1 <= len(live) <= 2  # the first, and at most one 5-second tick within 3.5 s
+    finally:
+        trainer.close()
+
+
 def test_a_tab_cannot_ask_the_channel_for_curves_out_of_bounds():
     """The view comes from the socket's URL, which a student's script writes."""
     assert ChartView.from_query({}) is None  # the Learn page asks for none

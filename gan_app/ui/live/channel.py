@@ -40,6 +40,7 @@ PLOTLY_PATH = f"/live/plotly-{PLOTLY_VERSION}.min.js"
 MAX_SOCKETS = 200  # open live sockets at once, one per tab: a class of 100 twice over
 MAX_SOCKETS_ENV = "GAN_APP_LIVE_SOCKETS"  # another cap for this server
 MIN_EVERY_S, MAX_EVERY_S = 0.5, 5.0  # what a tab may ask for (the page's slider offers the same)
+TICK_SLACK_S = 0.002  # a wake-up this close before a tick is at the tick (timers fire a little early)
 
 
 def grid_source(snap: Snapshot) -> str:
@@ -141,26 +142,32 @@ class LiveChannel:
         """One tab's updates: the newest at every multiple of `every` seconds (so tabs with the
         same interval are served in one burst), only when it changed, with the grid only when
         that changed (never, for a tab that shows no grid: `grid` False). With a `view`, the
-        curves too, at the first tick of every multiple of `view.every` seconds, when they changed."""
+        curves too, at every multiple of `view.every` seconds, when they changed: each at its
+        own interval, whichever is shorter."""
         loop = asyncio.get_running_loop()
-        sent_key, sent_grid, sent_progress, progress_due = None, None, None, 0.0
+        sent_key, sent_grid, sent_progress = None, None, None
+        live_due = progress_due = 0.0
         while True:
-            current = self.current()
-            if current is not None and current[0] != sent_key:
-                key, grid_step, full, light = current
-                sent_key = key
-                if grid and (key[0], grid_step) != sent_grid:
-                    sent_grid = (key[0], grid_step)
-                    yield full
-                else:
-                    yield light
-            if view is not None and loop.time() >= progress_due:
-                progress_due = (loop.time() // view.every + 1) * view.every
+            now = loop.time() + TICK_SLACK_S
+            if now >= live_due:
+                live_due = (now // every + 1) * every
+                current = self.current()
+                if current is not None and current[0] != sent_key:
+                    key, grid_step, full, light = current
+                    sent_key = key
+                    if grid and (key[0], grid_step) != sent_grid:
+                        sent_grid = (key[0], grid_step)
+                        yield full
+                    else:
+                        yield light
+            if view is not None and now >= progress_due:
+                progress_due = (now // view.every + 1) * view.every
                 progress = self.progress(view)
                 if progress is not None and progress[0] != sent_progress:
                     sent_progress = progress[0]
                     yield progress[1]
-            await asyncio.sleep(every - loop.time() % every)
+            wake = live_due if view is None else min(live_due, progress_due)
+            await asyncio.sleep(max(0.0, wake - loop.time()))
 
 
 def parse_every(text: str | None, default: float = 1.0) -> float:
