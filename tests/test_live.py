@@ -84,97 +84,87 @@ def _curves(at):
     return json.loads(panel.proto.json)["progress"]
 
 
-def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed():
+@pytest.fixture
+def stepped():
+    """A real trainer that has taken one step, and a live channel on it."""
     trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
-    channel = LiveChannel(trainer.snapshot)
     try:
         trainer.step_once("both")
         trainer.wait_idle()
-
-        async def take(n, every=0.5, grid=True):
-            stream, events = channel.stream(every, grid), []
-            async for text in stream:
-                events.append(json.loads(text))
-                if len(events) == n:
-                    await stream.aclose()
-                    return events
-                trainer.step_once("both")  # a new snapshot between two ticks
-
-        events = asyncio.run(take(2))
-        encodes = channel.encodes
-        assert [e["step"] for e in events] == [1, 2]
-        assert events[0]["grid"].startswith("data:image/png;base64,") and events[0]["run"] == trainer.snapshot().run_id
-        assert events[1]["grid"] is not None  # the grid changed with the step (paused: grid every step)
-        for _ in range(5):
-            channel.current()
-        assert channel.encodes == encodes  # a hundred tabs on one snapshot: encoded once
-        learn = asyncio.run(take(2, grid=False))  # the Learn page's tabs: losses, never the grid
-        assert [e["grid"] for e in learn] == [None, None] and learn[1]["step"] == learn[0]["step"] + 1
-        assert set(learn[1]["loss"]) >= {"d_loss", "g_loss", "d_real", "d_fake"}
-        assert all("kind" not in e for e in events + learn)  # no curves unless asked for
+        yield trainer, LiveChannel(trainer.snapshot)
     finally:
         trainer.close()
 
 
-def test_the_live_channel_pushes_the_curves_a_tab_asks_for_and_only_when_they_changed():
-    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
-    channel = LiveChannel(trainer.snapshot)
+def _tab_for(channel, seconds, every, view, after):
+    """What one tab's stream brings in `seconds`: (live updates, curve updates); `after(events)`
+    runs after each."""
+    events = []
+
+    async def read():
+        async for text in channel.stream(every, True, view):
+            events.append(json.loads(text))
+            after(events)
+
+    async def take():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(read(), seconds)
+
+    asyncio.run(take())
+    return [e for e in events if "kind" not in e], [e for e in events if e.get("kind") == "progress"]
+
+
+def test_the_live_channel_encodes_each_snapshot_once_and_sends_only_what_changed(stepped):
+    trainer, channel = stepped
+
+    async def take(n, every=0.5, grid=True):
+        stream, events = channel.stream(every, grid), []
+        async for text in stream:
+            events.append(json.loads(text))
+            if len(events) == n:
+                await stream.aclose()
+                return events
+            trainer.step_once("both")  # a new snapshot between two ticks
+
+    events = asyncio.run(take(2))
+    encodes = channel.encodes
+    assert [e["step"] for e in events] == [1, 2]
+    assert events[0]["grid"].startswith("data:image/png;base64,") and events[0]["run"] == trainer.snapshot().run_id
+    assert events[1]["grid"] is not None  # the grid changed with the step (paused: grid every step)
+    for _ in range(5):
+        channel.current()
+    assert channel.encodes == encodes  # a hundred tabs on one snapshot: encoded once
+    learn = asyncio.run(take(2, grid=False))  # the Learn page's tabs: losses, never the grid
+    assert [e["grid"] for e in learn] == [None, None] and learn[1]["step"] == learn[0]["step"] + 1
+    assert set(learn[1]["loss"]) >= {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all("kind" not in e for e in events + learn)  # no curves unless asked for
+
+
+def test_the_live_channel_pushes_the_curves_a_tab_asks_for_and_only_when_they_changed(stepped):
+    trainer, channel = stepped
     view = ChartView(every=1.0, smoothing=0.9, parts=True)
-    try:
-        trainer.step_once("both")
-        trainer.wait_idle()
 
-        async def take(seconds):
-            stream, events = channel.stream(0.5, True, view), []
-
-            async def read():
-                async for text in stream:
-                    events.append(json.loads(text))
-                    if [e.get("kind") for e in events].count("progress") == 1 and events[-1].get("kind"):
-                        trainer.step_once("both")  # new curves after the first, once
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(read(), seconds)
-            return events
-
-        events = asyncio.run(take(3.2))
-        curves = [e for e in events if e.get("kind") == "progress"]
-        live = [e for e in events if "kind" not in e]
-        assert live and [n for n, _, _ in live[0]["numbers"]] == ["Step", "steps/s", "images/s", "Elapsed", "State", "Device"]
-        assert len(curves) == 2  # at most once a second, and only when they changed (two snapshots)
-        assert [t["name"] for t in curves[0]["loss"]["data"]] == ["d_loss", "g_loss", "d_loss_real", "d_loss_fake"]
-        assert curves[0]["view"] == view.query() and curves[1]["sent"] >= curves[0]["sent"]
-        assert curves[1]["loss"]["data"][0]["x"] != curves[0]["loss"]["data"][0]["x"]  # one step more
-    finally:
-        trainer.close()
+    def once(events):  # new curves after the first, once
+        if [e.get("kind") for e in events].count("progress") == 1 and events[-1].get("kind"):
+            trainer.step_once("both")
+    live, curves = _tab_for(channel, 3.2, 0.5, view, once)
+    assert live and [n for n, _, _ in live[0]["numbers"]] == ["Step", "steps/s", "images/s", "Elapsed", "State", "Device"]
+    assert len(curves) == 2  # at most once a second, and only when they changed (two snapshots)
+    assert [t["name"] for t in curves[0]["loss"]["data"]] == ["d_loss", "g_loss", "d_loss_real", "d_loss_fake"]
+    assert curves[0]["view"] == view.query() and curves[1]["sent"] >= curves[0]["sent"]
+    assert curves[1]["loss"]["data"][0]["x"] != curves[0]["loss"]["data"][0]["x"]  # one step more
 
 
-def test_curves_come_at_their_own_interval_when_the_grid_comes_less_often():
+def test_curves_come_at_their_own_interval_when_the_grid_comes_less_often(stepped):
     """The grid slider at 5 s and the curves' at 1 s: the curves do not wait for the grid."""
-    trainer = LiveTrainer(RunConfig(preset="fast", batch_size=16))
-    channel = LiveChannel(trainer.snapshot)
-    try:
-        trainer.step_once("both")
-        trainer.wait_idle()
+    trainer, channel = stepped
 
-        async def take(seconds):
-            events = []
-
-            async def read():
-                async for text in channel.stream(5.0, True, ChartView(every=1.0, smoothing=0.6, parts=False)):
-                    events.append(json.loads(text))
-                    if events[-1].get("kind") == "progress":
-                        trainer.step_once("both")  # the curves change before their next interval
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(read(), seconds)
-            return events
-
-        events = asyncio.run(take(3.5))
-        curves = [e for e in events if e.get("kind") == "progress"]
-        live = [e for e in events if "kind" not in e]
-        assert len(curves) >= 3, [e.get("sent") for e in curves]  # about once a second
-        assert 1 <= len(live) <= 2  # the first, and at most one 5-second tick within 3.5 s
-    finally:
-        trainer.close()
+    def step(events):  # the curves change before their next interval
+        if events[-1].get("kind") == "progress":
+            trainer.step_once("both")
+    live, curves = _tab_for(channel, 3.5, 5.0, ChartView(every=1.0, smoothing=0.6, parts=False), step)
+    assert len(curves) >= 3, [e.get("sent") for e in curves]  # about once a second
+    assert 1 <= len(live) <= 2  # the first, and at most one 5-second tick within 3.5 s
 
 
 def test_a_tab_cannot_ask_the_channel_for_curves_out_of_bounds():
