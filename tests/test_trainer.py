@@ -136,6 +136,21 @@ class _FailingStep(FusedStep):
         return super().train(n)
 
 
+@pytest.mark.parametrize("mode,keeps_a_directory", [("fused", False), ("classic", True)])
+def test_a_run_that_keeps_no_checkpoints_trains_on_past_its_checkpoint_interval(mode, keeps_a_directory, tmp_path):
+    """No run directory (the bench's trainer), or the classic recipe (no training state to save):
+    the checkpoint interval comes and goes, training goes on."""
+    t = LiveTrainer(RunConfig(preset="fast", batch_size=16, mode=mode, quality_every=0, checkpoint_every=3),
+                    checkpoint_dir=tmp_path / "live" if keeps_a_directory else None)
+    try:
+        t.start()
+        wait_for(lambda: t.snapshot().step >= 10 or t.snapshot().status == "error")
+        snap = t.snapshot()
+        assert snap.status == "running" and snap.step >= 10, snap.message
+    finally:
+        t.close()
+
+
 def test_an_exception_in_the_step_is_reported_and_the_run_kept():
     t = LiveTrainer(RunConfig(preset="fast", batch_size=16), build_step=_FailingStep)
     try:

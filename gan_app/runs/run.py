@@ -264,8 +264,8 @@ class Run:
     def _after(self, n: int) -> None:
         if crossed_multiple(self.step, n, self.config.quality_every):
             self.measure()
-        if crossed_multiple(self.step, n, self.config.checkpoint_every):
-            self.save()
+        if self.state is not None and crossed_multiple(self.step, n, self.config.checkpoint_every):
+            self.save()  # a run that keeps no training state (no directory, classic) has no checkpoints
 
     def samples01(self) -> np.ndarray:
         """The fixed noise batch's images, in [0, 1]."""
