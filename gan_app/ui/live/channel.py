@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any, AsyncIterator, Callable
 from gan_app.core.config import METRICS
 from gan_app.core.images import data_url
 from gan_app.live.types import Snapshot
-from gan_app.ui.live.progress import ChartView, encoded_progress, finite, numbers
+from gan_app.ui.live.progress import ChartView, compact_json, encoded_progress, finite, numbers
 from gan_app.ui.shared import RENDERS
 from gan_app.ui.static import PLOTLY_VERSION, plotly_js
 from gan_app.ui.url_base import routes_at_base
@@ -117,9 +116,9 @@ class LiveChannel:
         with self._lock:
             if self._encoded is None or self._encoded[0] != key:
                 update = live_update(snap)
-                full = json.dumps(update, separators=(",", ":"))
+                full = compact_json(update)
                 update["grid"] = None  # the tab keeps the grid it has
-                self._encoded = (key, full, json.dumps(update, separators=(",", ":")))
+                self._encoded = (key, full, compact_json(update))
                 self.encodes += 1
             return self._encoded[0], snap.grid_step, self._encoded[1], self._encoded[2]
 
@@ -150,7 +149,7 @@ class LiveChannel:
         while True:
             now = loop.time() + TICK_SLACK_S
             if now >= live_due:
-                live_due = (now // every + 1) * every
+                live_due = _next_tick(now, every)
                 current = self.current()
                 if current is not None and current[0] != sent_key:
                     key, grid_step, full, light = current
@@ -161,13 +160,18 @@ class LiveChannel:
                     else:
                         yield light
             if view is not None and now >= progress_due:
-                progress_due = (now // view.every + 1) * view.every
+                progress_due = _next_tick(now, view.every)
                 progress = self.progress(view)
                 if progress is not None and progress[0] != sent_progress:
                     sent_progress = progress[0]
                     yield progress[1]
             wake = live_due if view is None else min(live_due, progress_due)
             await asyncio.sleep(max(0.0, wake - loop.time()))
+
+
+def _next_tick(now: float, every: float) -> float:
+    """The next multiple of `every` after `now`: tabs with the same interval wake together."""
+    return (now // every + 1) * every
 
 
 def parse_every(text: str | None, default: float = 1.0) -> float:

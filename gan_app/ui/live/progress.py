@@ -76,6 +76,11 @@ def finite(value: Any) -> Any:
     return value
 
 
+def compact_json(update: dict[str, Any]) -> str:
+    """An update as the live socket sends it: compact JSON, written once for every tab."""
+    return json.dumps(update, separators=(",", ":"))
+
+
 def numbers(snap: Snapshot) -> list[list[str]]:
     """The status row: [label, value, help] each, formatted for display."""
     return [
@@ -141,7 +146,7 @@ def encoded_progress(snap: Snapshot, view: ChartView) -> tuple[tuple, dict[str, 
 
     def build() -> tuple[tuple, dict[str, Any], str]:
         update = progress_update(snap, view)
-        return key, update, json.dumps(update, separators=(",", ":"))
+        return key, update, compact_json(update)
 
     key = progress_key(snap, view)
     return RENDERS.get("progress", key, build)
